@@ -1,0 +1,40 @@
+"""unityvideo_jax: UnityVideo (unified multi-modal, multi-task video DiT) in JAX/Flax NNX."""
+
+from setuptools import find_packages, setup
+
+TORCH = [
+    "torch==2.13.0",  # pinned: an unpinned torch pulls a multi-GB CUDA build
+    "diffusers>=0.42,<0.43",
+    "transformers>=5.23,<6",
+    "safetensors>=0.4",
+]
+
+setup(
+    name="unityvideo_jax",
+    version="0.1.0",
+    description="UnityVideo in JAX/Flax NNX: one two-stream video DiT for generation, estimation and control.",
+    python_requires=">=3.10,<3.13",
+    # configs/ lives at the top level of the repository and installs as unityvideo_jax.configs.
+    packages=find_packages(include=["unityvideo_jax", "unityvideo_jax.*"]) + ["unityvideo_jax.configs"],
+    package_dir={"unityvideo_jax.configs": "configs"},
+    install_requires=[
+        "jax>=0.10.2,<0.11",
+        "flax>=0.12.8,<0.13",
+        "optax>=0.2.8,<0.3",
+        "orbax-checkpoint>=0.12.8,<0.13",
+        "grain>=0.2.18,<0.3",
+        "ml-collections>=1.1,<2",
+        "absl-py>=2",
+        "numpy>=1.26",
+        "safetensors>=0.4",
+        "tqdm>=4.60",
+        "imageio>=2.30",
+        "imageio-ffmpeg>=0.5",
+    ],
+    extras_require={
+        "torch": TORCH,
+        "test": TORCH + ["pytest>=8", "pytest-xdist>=3"],
+        "tpu": ["libtpu==0.0.42.*"],
+    },
+    entry_points={"console_scripts": ["unityvideo=unityvideo_jax.cli:main"]},
+)
