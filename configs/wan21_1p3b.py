@@ -1,0 +1,13 @@
+"""Release-flavour UnityVideo on the Wan2.1-T2V-1.3B backbone."""
+
+from unityvideo_jax.configs import base
+
+
+def get_config():
+    config = base.get_base_config()
+    config.name = "wan21_1p3b"
+    m = config.model
+    m.dim, m.ffn_dim, m.num_heads, m.num_layers = 1536, 8960, 12, 30
+    m.in_channels = m.out_channels = 16
+    base.release_flavour(m)
+    return config

@@ -1,0 +1,35 @@
+"""Loading configs by name or path, and checking a config against a mesh."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pathlib
+
+import ml_collections
+
+CONFIG_PACKAGE = "unityvideo_jax.configs"
+NOT_CONFIGS = {"__init__", "base"}
+
+
+def available() -> list[str]:
+    """Names of the configs shipped in configs/."""
+    package = importlib.import_module(CONFIG_PACKAGE)
+    folder = pathlib.Path(package.__file__).parent
+    return sorted(p.stem for p in folder.glob("*.py") if p.stem not in NOT_CONFIGS)
+
+
+def get_config(name: str) -> ml_collections.ConfigDict:
+    """The config called `name` (e.g. "tiny") or the one in a file (e.g. "configs/tiny.py")."""
+    if name.endswith(".py") or "/" in name:
+        path = pathlib.Path(name)
+        if not path.is_file():
+            raise ValueError(f"config file {name} does not exist; known configs: {', '.join(available())}")
+        spec = importlib.util.spec_from_file_location(f"_config_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        if name not in available():
+            raise ValueError(f"unknown config {name!r}: expected one of {', '.join(available())}")
+        module = importlib.import_module(f"{CONFIG_PACKAGE}.{name}")
+    return module.get_config()
