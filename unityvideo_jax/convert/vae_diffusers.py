@@ -1,0 +1,187 @@
+"""diffusers `AutoencoderKLWan` safetensors <-> `WanVAE`, driven by one name table.
+
+Our parameter paths mirror diffusers' module names, so the table is generated from the model:
+'kernel' is PyTorch's 'weight', a resampler's conv is diffusers' `resample.1` (the conv after
+the padding/upsampling op of its nn.Sequential), and each tensor has a layout that says how its
+axes move. Import and export both read the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+from flax import nnx
+
+from unityvideo_jax.model.vae import WanVAE, WanVAEConfig, config_from_diffusers
+
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
+_SEGMENT_RENAMES = {"kernel": "weight", "resample_conv": "resample.1"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How one tensor moves between PyTorch's layout and ours."""
+
+    torch_shape: Callable[[tuple[int, ...]], tuple[int, ...]]  # from our shape
+    to_ours: Callable[[np.ndarray], np.ndarray]
+    to_torch: Callable[[np.ndarray], np.ndarray]
+
+
+LAYOUTS = {
+    # Conv3d [O, I, T, H, W] <-> [T, H, W, I, O]
+    "conv3d": Layout(
+        lambda s: (s[4], s[3], s[0], s[1], s[2]),
+        lambda w: w.transpose(2, 3, 4, 1, 0),
+        lambda w: w.transpose(4, 3, 0, 1, 2),
+    ),
+    # Conv2d [O, I, H, W] <-> [H, W, I, O]
+    "conv2d": Layout(
+        lambda s: (s[3], s[2], s[0], s[1]),
+        lambda w: w.transpose(2, 3, 1, 0),
+        lambda w: w.transpose(3, 2, 0, 1),
+    ),
+    # the attention's 1x1 Conv2d [O, I, 1, 1] <-> a dense kernel [I, O]
+    "conv1x1": Layout(lambda s: (s[1], s[0], 1, 1), lambda w: w[:, :, 0, 0].T, lambda w: w.T[:, :, None, None]),
+    # RMS norm gammas: (C, 1, 1, 1) on video, (C, 1, 1) in the per-frame attention
+    "gamma_video": Layout(lambda s: (*s, 1, 1, 1), lambda w: w.reshape(-1), lambda w: w.reshape(-1, 1, 1, 1)),
+    "gamma_image": Layout(lambda s: (*s, 1, 1), lambda w: w.reshape(-1), lambda w: w.reshape(-1, 1, 1)),
+    "vector": Layout(lambda s: s, lambda w: w, lambda w: w),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TableEntry:
+    path: tuple  # our parameter path in nnx.state(vae, nnx.Param)
+    name: str  # the diffusers tensor name
+    layout: str  # a key of LAYOUTS
+    shape: tuple[int, ...]  # our shape
+
+    @property
+    def torch_shape(self) -> tuple[int, ...]:
+        return tuple(LAYOUTS[self.layout].torch_shape(self.shape))
+
+
+def _layout(path: tuple, ndim: int) -> str:
+    leaf = path[-1]
+    if leaf == "kernel":
+        return {5: "conv3d", 4: "conv2d", 2: "conv1x1"}[ndim]
+    if leaf == "gamma":
+        return "gamma_image" if "attentions" in path else "gamma_video"
+    return "vector"
+
+
+def _abstract_vae(config: WanVAEConfig) -> WanVAE:
+    return nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0)))
+
+
+def name_table(config: WanVAEConfig) -> list[TableEntry]:
+    """Every parameter of a `WanVAE(config)` with its diffusers name and layout."""
+    table = []
+    for path, variable in nnx.to_flat_state(nnx.state(_abstract_vae(config), nnx.Param)):
+        shape = tuple(variable.shape)
+        name = ".".join(_SEGMENT_RENAMES.get(str(p), str(p)) for p in path)
+        table.append(TableEntry(tuple(path), name, _layout(path, len(shape)), shape))
+    return table
+
+
+def _first(items: list[str], count: int = 3) -> str:
+    more = f" (and {len(items) - count} more)" if len(items) > count else ""
+    return ", ".join(items[:count]) + more
+
+
+def import_diffusers_state(config: WanVAEConfig, tensors: Mapping[str, np.ndarray], source: str = "the weights") -> dict:
+    """diffusers tensors -> {our parameter path: fp32 array in our layout}; a missing, extra or
+    mis-shaped tensor raises ValueError naming the first offenders and what was expected."""
+    table = name_table(config)
+    expected = {entry.name: entry for entry in table}
+    missing = [f"{e.name} {list(e.torch_shape)}" for e in table if e.name not in tensors]
+    extra = [f"{name} {list(np.shape(tensors[name]))}" for name in tensors if name not in expected]
+    misshaped = [
+        f"{name} is {list(np.shape(tensors[name]))}, expected {list(expected[name].torch_shape)}"
+        for name in tensors
+        if name in expected and tuple(np.shape(tensors[name])) != expected[name].torch_shape
+    ]
+    problems = [
+        f"{label} {len(items)} tensor(s): {_first(items)}"
+        for label, items in (("missing", missing), ("unexpected", extra), ("mis-shaped", misshaped))
+        if items
+    ]
+    if problems:
+        raise ValueError(
+            f"{source} do not fit a WanVAE with base_dim={config.base_dim}, z_dim={config.z_dim}, "
+            f"is_residual={config.is_residual}: " + "; ".join(problems) + ". Check that the weights are "
+            "a diffusers AutoencoderKLWan of this variant, or pass the config that matches them."
+        )
+    return {
+        e.path: np.asarray(LAYOUTS[e.layout].to_ours(np.asarray(tensors[e.name], np.float32)), np.float32)
+        for e in table
+    }
+
+
+def export_diffusers_state(vae: WanVAE) -> dict[str, np.ndarray]:
+    """Our parameters as diffusers `AutoencoderKLWan` tensors (fp32, PyTorch layouts)."""
+    params = dict(nnx.to_flat_state(nnx.state(vae, nnx.Param)))
+    return {
+        e.name: np.ascontiguousarray(LAYOUTS[e.layout].to_torch(np.asarray(params[e.path][...])))
+        for e in name_table(vae.config)
+    }
+
+
+def _weight_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        index, single = path / INDEX_NAME, path / WEIGHTS_NAME
+        if index.exists():
+            path = index
+        elif single.exists():
+            return [single]
+        else:
+            raise ValueError(f"{path} holds neither {WEIGHTS_NAME} nor {INDEX_NAME}; pass the VAE folder or file")
+    if path.name.endswith(".index.json"):
+        weight_map = json.loads(path.read_text())["weight_map"]
+        return [path.parent / name for name in sorted(set(weight_map.values()))]
+    if not path.exists():
+        raise ValueError(f"VAE weights not found: {path}")
+    return [path]
+
+
+def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """All tensors of a safetensors file, a sharded index, or a folder holding either, as numpy."""
+    from safetensors import safe_open  # noqa: PLC0415  (optional dependency of the package)
+
+    tensors = {}
+    for file in _weight_files(Path(path)):
+        with safe_open(file, framework="numpy") as handle:
+            for name in handle.keys():
+                if handle.get_slice(name).get_dtype() == "BF16":  # numpy has no bfloat16
+                    with safe_open(file, framework="flax") as flax_handle:
+                        tensors[name] = np.asarray(flax_handle.get_tensor(name).astype(np.float32))
+                else:
+                    tensors[name] = handle.get_tensor(name)
+    return tensors
+
+
+def load_diffusers_vae(path: str | Path, *, config: WanVAEConfig | None = None, dtype: str | None = None) -> WanVAE:
+    """A `WanVAE` with the weights of a diffusers `AutoencoderKLWan` folder, file or index.
+
+    Without `config`, the config.json beside the weights is read. `dtype` sets the compute dtype.
+    """
+    path = Path(path)
+    if config is None:
+        config_file = (path if path.is_dir() else path.parent) / "config.json"
+        if not config_file.exists():
+            raise ValueError(f"no config.json beside {path}; pass config=get_vae_config('wan2.1' or 'wan2.2')")
+        config = config_from_diffusers(json.loads(config_file.read_text()))
+    if dtype is not None:
+        config = dataclasses.replace(config, dtype=dtype)
+    params = import_diffusers_state(config, read_safetensors(path), source=f"the weights at {path}")
+    vae = _abstract_vae(config)
+    state = nnx.state(vae, nnx.Param)
+    for var_path, variable in nnx.to_flat_state(state):
+        variable.set_value(params[tuple(var_path)])
+    nnx.update(vae, state)
+    return vae
