@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from unityvideo_jax.model.hf_import import Tensor
+from unityvideo_jax.model.hf_import import Tensor, import_weights
 
 init = jax.nn.initializers
 
@@ -193,3 +193,11 @@ def hf_table(config: BertConfig) -> list[Tensor]:
             entry(f"{ours}.mlp_norm.bias", f"{theirs}.output.LayerNorm.bias"),
         ]
     return table
+
+
+def load_bert(directory: str | Path, *, dtype: str = "float32") -> Bert:
+    """A `Bert` with the weights of a transformers BERT directory (`config.json` + `model.safetensors`)."""
+    directory = Path(directory)
+    config = BertConfig.from_hf_json(directory / "config.json", dtype=dtype)
+    model = nnx.eval_shape(lambda: Bert(config, rngs=nnx.Rngs(0)))  # abstract: filled tensor by tensor
+    return import_weights(model, directory / "model.safetensors", hf_table(config))

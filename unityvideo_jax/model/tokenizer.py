@@ -31,7 +31,7 @@ class Tokenizer:
                 warnings.warn(
                     f"caption {i} ({captions[i][:40]!r}...) has {len(caption_ids)} tokens, more than the limit of "
                     f"{limit}; it is truncated to {limit} tokens",
-                    stacklevel=2,
+                    stacklevel=3,  # point at the caller of TextEncoder.encode
                 )
                 ids[i] = self._truncated(captions[i], limit)
         return ids

@@ -37,7 +37,7 @@ class UMT5EncoderConfig:
     relative_buckets: int = 32
     relative_max_distance: int = 128
     layer_norm_eps: float = 1e-6
-    dtype: str = "bfloat16"  # compute dtype; parameters stay float32
+    dtype: str = "float32"  # compute dtype; parameters stay float32
 
     @classmethod
     def from_hf_json(cls, path: str | Path, **overrides) -> "UMT5EncoderConfig":
@@ -59,17 +59,15 @@ class UMT5EncoderConfig:
         )
 
 
-UMT5_XXL = UMT5EncoderConfig()  # google/umt5-xxl encoder, as used by Wan 2.1 / 2.2
-UMT5_TINY = UMT5EncoderConfig(
-    vocab_size=128, d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2, dtype="float32"
-)  # for tests
+UMT5_XXL = UMT5EncoderConfig(dtype="bfloat16")  # google/umt5-xxl encoder, as used by Wan 2.1 / 2.2 (bf16 there too)
+UMT5_TINY = UMT5EncoderConfig(vocab_size=128, d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2)  # for tests
 
 
 def relative_buckets(length: int, num_buckets: int, max_distance: int) -> np.ndarray:
     """(L, L) int32 bucket of key position minus query position, bidirectional.
 
-    Computed on the host in float32 step by step as PyTorch does, because a log landing exactly on an
-    integer (distances 16, 32, 64 with 32 buckets) must round the same way to pick the same bucket.
+    Computed on the host (the length is static) in float32 step by step as PyTorch does: some logs land
+    on integers (distances 16, 32, 64 with 32 buckets), where the rounding picks the bucket.
     """
     relative = np.arange(length)[None, :] - np.arange(length)[:, None]
     half = num_buckets // 2  # one half per direction
@@ -189,14 +187,18 @@ def load_umt5(
     path: str | Path,
     config: UMT5EncoderConfig | None = None,
     *,
+    dtype: str | None = None,
     put: Callable[[str, np.ndarray], object] | None = None,
 ) -> UMT5Encoder:
     """An encoder with the weights of a transformers `UMT5EncoderModel` checkpoint.
 
     `path`: a directory with `config.json` and `model.safetensors` or a sharded `*.index.json` (e.g.
     the `text_encoder/` folder of a Wan diffusers repository), or one of those files. Without `config`,
-    the sizes come from the `config.json` beside the weights. The model is built abstractly and filled
+    the sizes come from the `config.json` beside the weights. `dtype` overrides the config's compute
+    dtype (parameters are float32 either way). The model is built abstractly and filled
     tensor by tensor; `put` places each one (see `hf_import.import_weights`), e.g. sharded on a mesh.
+    Call it outside `jax.set_mesh` (the abstract build would otherwise read the logical names as mesh
+    axes) and let `put` carry the mesh.
     """
     path = Path(path)
     if not path.exists():
@@ -206,5 +208,7 @@ def load_umt5(
         if not config_file.is_file():
             raise FileNotFoundError(f"{config_file}: no config.json beside the weights; pass config=UMT5_XXL or similar")
         config = UMT5EncoderConfig.from_hf_json(config_file)
+    if dtype is not None:
+        config = dataclasses.replace(config, dtype=dtype)
     model = nnx.eval_shape(lambda: UMT5Encoder(config, rngs=nnx.Rngs(0)))
     return import_weights(model, path, hf_table(config), put=put)
