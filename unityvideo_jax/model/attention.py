@@ -14,11 +14,19 @@ import jax.numpy as jnp
 
 
 def xla_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
-    """Plain softmax(q k^T / sqrt(d)) v, left to XLA to fuse."""
+    """softmax(q k^T / sqrt(d)) v, left to XLA to fuse.
+
+    Heads go in front before the matmuls, and the softmax's division is applied after the
+    (probabilities x values) matmul, on (Lq, D) instead of (Lq, Lk): on CPU this measured 2-4x
+    faster than a head-last einsum with a normalised softmax (benchmarks/dit_step.py).
+    """
     scale = q.shape[-1] ** -0.5
-    logits = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
-    probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-    return jnp.einsum("bnqk,bknd->bqnd", probs, v)
+    q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))  # (B, N, L, D)
+    logits = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
+    weights = jnp.exp(logits - jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True)))
+    total = jnp.sum(weights, axis=-1, keepdims=True)
+    out = jnp.einsum("bnqk,bnkd->bnqd", weights.astype(v.dtype), v, preferred_element_type=jnp.float32)
+    return (out / total).astype(v.dtype).transpose(0, 2, 1, 3)
 
 
 def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, chunk: int) -> jax.Array:
