@@ -43,6 +43,64 @@ def get_base_config() -> ml_collections.ConfigDict:
     m.attention = "xla"  # kernel by name, see unityvideo_jax/model/attention.py
     m.attention_chunk = 0  # >0: queries in chunks of this many tokens (bounds memory)
 
+    d = config.data = ml_collections.ConfigDict()
+    d.path = ""  # a folder of ArrayRecord shards + manifest.json; "" = generate UniSynth in memory
+    d.latent = "pixel"  # pixel (space-to-depth of RGB, no learned VAE) | wan21 | wan22
+    d.text_encoder = "minilm"  # minilm (packaged, 384 wide) | umt5
+    d.sources = ("single_person", "two_person", "objects", "mixed")  # the paper's four groups
+    # Which modalities each source has (segmentation only on multi-instance clips, as in OpenUni).
+    d.source_modalities = ml_collections.ConfigDict(
+        dict(
+            single_person=("depth", "flow", "skeleton", "densepose"),
+            two_person=("depth", "flow", "segmentation", "skeleton", "densepose"),
+            objects=("depth", "flow", "segmentation"),
+            mixed=("depth", "flow", "segmentation", "skeleton", "densepose"),
+        )
+    )
+    # Release sampling weights (unnormalised).
+    d.modality_weights = ml_collections.ConfigDict(
+        dict(depth=0.2, densepose=0.2, flow=0.2, segmentation=0.4, skeleton=0.4)
+    )
+    d.frames = 33  # video frames (4k + 1)
+    d.height = 256
+    d.width = 256
+    d.text_len = 512  # caption and prompt embeddings are zero-padded to this many tokens
+    d.global_batch = 8  # divisible by the number of sources: each batch has equal source groups
+    d.seed = 0
+    d.workers = 0  # Grain worker processes (0: in-process)
+    d.max_bad_fraction = 0.01  # undecodable records above this share stop the run
+
+    f = config.diffusion = ml_collections.ConfigDict()
+    f.timestep_sampling = "logit_normal"  # logit_normal | uniform
+    f.logit_mean = 0.0
+    f.logit_std = 1.0
+    f.shift = 5.0  # t' = s t / (1 + (s - 1) t)
+    f.task_probs = ml_collections.ConfigDict(dict(joint=0.5, estimate=0.25, condition=0.25))
+    f.joint_timesteps = "shared"  # shared (release) | independent (paper)
+    f.caption_dropout = 0.1
+
+    t = config.train = ml_collections.ConfigDict()
+    t.steps = 15000
+    t.lr = 1e-5
+    t.new_layer_lr_multiplier = 10.0  # aux patch embedding, flow_in, heads, modality tables
+    t.warmup_steps = 200
+    t.schedule = "constant"  # constant | cosine (after warm-up)
+    t.weight_decay = 0.01
+    t.b1 = 0.9
+    t.b2 = 0.999
+    t.grad_clip = 1.5
+    t.ema_decay = 0.9999
+    t.ema_every = 8
+    t.moments_dtype = "float32"  # bfloat16 halves optimiser memory
+    t.grad_accum_steps = 1
+    t.max_consecutive_bad_steps = 20
+    t.checkpoint_every = 500
+    t.keep_checkpoints = 3
+    t.log_every = 10
+    t.seed = 0
+    # Curriculum: stages switch at step boundaries (no recompilation: only the data changes).
+    t.curriculum = ()  # e.g. ((0, ("depth", "flow", "densepose"), ("single_person",)), (16000, (), ()))
+
     p = config.parallel = ml_collections.ConfigDict()
     p.preset = "fsdp"
     p.data = 1
