@@ -90,23 +90,26 @@ class BertEmbeddings(nnx.Module):
         return self.norm(x)
 
 
+# Fan-in initialisers for head-split kernels (D, H, K) and (H, K, D); imported weights replace them.
+_INIT_DHK = init.variance_scaling(1.0, "fan_in", "normal", in_axis=0, out_axis=(1, 2))
+_INIT_HKD = init.variance_scaling(1.0, "fan_in", "normal", in_axis=(0, 1), out_axis=2)
+
+
 class BertAttention(nnx.Module):
     def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
         d, h, k = config.hidden_size, config.num_heads, config.head_dim
         dtype = jnp.dtype(config.dtype)
-        w_in = _partitioned(init.variance_scaling(1.0, "fan_in", "normal", in_axis=0, out_axis=(1, 2)), ("embed", "heads", "kv"))
-        b_in = _partitioned(init.zeros, ("heads", "kv"))
-        project = lambda: nnx.Einsum("BLD,DHK->BLHK", (d, h, k), (h, k), kernel_init=w_in, bias_init=b_in, dtype=dtype, rngs=rngs)  # noqa: E731
-        self.query, self.key, self.value = project(), project(), project()
-        self.out = nnx.Einsum(
-            "BLHK,HKD->BLD",
-            (h, k, d),
-            (d,),
-            kernel_init=_partitioned(init.variance_scaling(1.0, "fan_in", "normal", in_axis=(0, 1), out_axis=2), ("heads", "kv", "embed")),
-            bias_init=_partitioned(init.zeros, ("embed",)),
-            dtype=dtype,
-            rngs=rngs,
-        )
+
+        def project_in():  # (B, L, D) -> (B, L, H, K)
+            kernel = _partitioned(_INIT_DHK, ("embed", "heads", "kv"))
+            bias = _partitioned(init.zeros, ("heads", "kv"))
+            shapes = dict(kernel_shape=(d, h, k), bias_shape=(h, k))
+            return nnx.Einsum("BLD,DHK->BLHK", **shapes, kernel_init=kernel, bias_init=bias, dtype=dtype, rngs=rngs)
+
+        self.query, self.key, self.value = project_in(), project_in(), project_in()
+        kernel, bias = _partitioned(_INIT_HKD, ("heads", "kv", "embed")), _partitioned(init.zeros, ("embed",))
+        shapes = dict(kernel_shape=(h, k, d), bias_shape=(d,))
+        self.out = nnx.Einsum("BLHK,HKD->BLD", **shapes, kernel_init=kernel, bias_init=bias, dtype=dtype, rngs=rngs)
         self.scale = k**-0.5
 
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -155,7 +158,8 @@ class Bert(nnx.Module):
     def __call__(self, ids: jax.Array, mask: jax.Array) -> jax.Array:
         """ids (B, L) int, mask (B, L) bool with True on real tokens -> (B, L, D) float32."""
         if ids.shape[1] > self.config.max_positions:
-            raise ValueError(f"{ids.shape[1]} tokens exceed BERT's {self.config.max_positions} positions; truncate the text")
+            limit = self.config.max_positions
+            raise ValueError(f"{ids.shape[1]} tokens exceed BERT's {limit} positions; truncate the text")
         x = self.embeddings(ids)
         for layer in self.layers:
             x = layer(x, mask)

