@@ -105,14 +105,15 @@ def _translation(path: CameraPath, rotation0: np.ndarray, time: float) -> np.nda
     return by_motion.get(path.motion, np.zeros(3)) * time
 
 
-# How a caption says each motion; a positive rate pans/orbits left (counter-clockwise from above),
-# trucks right and dollies forward.
+# How a caption says each motion. A positive rate turns the view counter-clockwise seen from above:
+# a pan turns left; an orbit, which keeps facing the target, then carries the camera to its right.
+# A positive truck moves right, a positive dolly moves forward.
 MOTION_WORDS = {
     "static": ("the camera is static", "the camera is static"),
     "pan": ("the camera pans left", "the camera pans right"),
     "truck": ("the camera moves right", "the camera moves left"),
     "dolly": ("the camera pushes in", "the camera pulls back"),
-    "orbit": ("the camera orbits left", "the camera orbits right"),
+    "orbit": ("the camera circles right around the scene", "the camera circles left around the scene"),
     "follow": ("the camera follows them", "the camera follows them"),
 }
 
