@@ -1,0 +1,145 @@
+"""The modality registry, and each modality's rendering decoding back to its ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unityvideo_jax import modalities
+from unityvideo_jax.data import visualize
+from unityvideo_jax.data.skeleton_image import JOINT_COLOURS, nearest_blob_distance
+from unityvideo_jax.data.unisynth import render_clip
+
+CASES = (("two_person", 2), ("mixed", 1), ("quadruped", 0), ("three_person", 3), ("single_person", 4))
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return [render_clip(family, seed, frames=3, height=80, width=80) for family, seed in CASES]
+
+
+def _noisy(video: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    if sigma == 0:
+        return video
+    return np.clip(video + np.random.default_rng(seed).normal(0.0, sigma, video.shape), 0, 255)
+
+
+def test_registry_order_names_and_release_alias():
+    assert modalities.NAMES == ("depth", "flow", "segmentation", "skeleton", "densepose")
+    assert modalities.index("raft") == modalities.index("flow") == 1
+    with pytest.raises(ValueError, match="unknown modality 'normals'"):
+        modalities.render("normals", {})
+
+
+def test_every_modality_renders_a_uint8_rgb_video(clips):
+    for name in modalities.NAMES:
+        video = modalities.render(name, clips[0])
+        assert video.shape == clips[0].rgb.shape and video.dtype == np.uint8, name
+        assert video.std() > 5, name  # not a blank video
+
+
+@pytest.mark.parametrize("sigma, max_abs_rel", [(0, 0.004), (3, 0.02)])
+def test_depth_round_trip(clips, sigma, max_abs_rel):
+    errors = []
+    for clip in clips:
+        decoded = modalities.decode("depth", _noisy(modalities.render("depth", clip), sigma))["depth"]
+        errors.append(np.abs(decoded - clip.depth) / clip.depth)
+    assert np.mean(np.concatenate([e.ravel() for e in errors])) < max_abs_rel
+
+
+def test_depth_colours_are_fixed_near_warm_and_far_cool():
+    depth = np.array([[[0.5, 2.0, 50.0]]])  # (F, H, W) = (1, 1, 3)
+    rgb = visualize.render_depth(depth).astype(int)[0, 0]
+    assert rgb[0, 0] > rgb[0, 2] + 100  # near: red over blue
+    assert rgb[2, 2] > rgb[2, 0] + 100  # far: blue over red
+    # The same depth is the same colour whatever else is in the frame (no per-clip normalisation).
+    wide = visualize.render_depth(np.array([[[2.0, 0.3, 90.0]]]))
+    np.testing.assert_array_equal(wide[0, 0, 0], rgb[1])
+
+
+@pytest.mark.parametrize("sigma, max_epe", [(0, 0.05), (3, 0.4)])
+def test_flow_round_trip(clips, sigma, max_epe):
+    errors = []
+    for clip in clips:
+        decoded = modalities.decode("raft", _noisy(modalities.render("flow", clip), sigma))["flow"]
+        unsaturated = np.linalg.norm(clip.flow, axis=-1) < visualize.FLOW_MAX_FRACTION * clip.flow.shape[2]
+        errors.append(np.linalg.norm(decoded - clip.flow, axis=-1)[unsaturated])
+    assert np.mean(np.concatenate(errors)) < max_epe
+
+
+def test_flow_wheel_colours():
+    limit = visualize.FLOW_MAX_FRACTION * 10
+    flow = np.array([[0.0, 0.0], [limit, 0.0], [-limit, 0.0], [0.0, 3 * limit]]).reshape(1, 1, 4, 2)
+    flow = np.pad(flow, ((0, 0), (0, 0), (0, 6), (0, 0)))  # a 10-pixel-wide frame
+    rgb = visualize.render_flow(flow)[0, 0]
+    np.testing.assert_array_equal(rgb[0], [255, 255, 255])  # at rest: white
+    np.testing.assert_array_equal(rgb[1], [255, 0, 0])  # right: red
+    np.testing.assert_array_equal(rgb[2], [0, 197, 255])  # left: opposite, 2.5 of the 11 cyan->blue steps
+    decoded = visualize.decode_flow(rgb[None, None])["flow"][0, 0]
+    np.testing.assert_allclose(decoded[3], [0.0, limit], atol=0.05)  # longer flows saturate
+
+
+def _mean_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ids = [i for i in np.unique(b) if i > 0]
+    return float(np.mean([((a == i) & (b == i)).sum() / ((a == i) | (b == i)).sum() for i in ids]))
+
+
+@pytest.mark.parametrize("sigma", [0, 8])
+def test_segmentation_round_trip(clips, sigma):
+    for clip in clips:
+        decoded = modalities.decode("segmentation", _noisy(modalities.render("segmentation", clip), sigma))
+        assert _mean_iou(decoded["instances"], clip.instances) > 0.999
+        np.testing.assert_array_equal(decoded["foreground"], clip.instances > 0)
+    every_id = np.repeat(np.arange(len(visualize.INSTANCE_PALETTE) + 1).reshape(1, 4, 8), 3, axis=1)
+    decoded = modalities.decode("segmentation", _noisy(modalities.render("segmentation", {"instances": every_id}), sigma))
+    np.testing.assert_array_equal(decoded["instances"], every_id)
+
+
+def test_segmentation_palette_is_well_separated_and_bounded():
+    palette = np.concatenate([[[0, 0, 0]], visualize.INSTANCE_PALETTE]).astype(float)
+    gaps = np.linalg.norm(palette[:, None] - palette[None], axis=-1) + 1e9 * np.eye(len(palette))
+    assert gaps.min() > 60
+    with pytest.raises(ValueError, match="relabel"):
+        visualize.render_segmentation(np.array([[[0, 40]]]))
+
+
+@pytest.mark.parametrize("sigma", [0, 6])
+def test_skeleton_round_trip(clips, sigma):
+    errors = []
+    for clip in clips:
+        decoded = modalities.decode("skeleton", _noisy(modalities.render("skeleton", clip), sigma))
+        errors.append(nearest_blob_distance(decoded, clip.keypoints, clip.visibility))
+        assert decoded["found"].sum() <= clip.visibility.sum()  # no spurious joints
+    errors = np.concatenate(errors)
+    assert len(errors) > 50
+    assert np.mean(errors < 1.0) > 0.9  # pixels
+    assert np.median(errors) < 0.35
+
+
+def test_skeleton_draws_only_visible_joints_on_black():
+    keypoints = np.array([[[[10.0, 10.0], [30.0, 30.0]] + [[50.0, 50.0]] * 15]])
+    visibility = np.zeros((1, 1, 17), bool)
+    visibility[0, 0, :2] = True
+    video = modalities.render("skeleton", {"keypoints": keypoints, "visibility": visibility, "size": (64, 64)})
+    assert video[0, 50, 50].max() == 0  # invisible joint: not drawn
+    np.testing.assert_array_equal(video[0, 10, 10], JOINT_COLOURS[0])
+    assert video[0, 20, 20].max() > 0  # the limb nose - left eye between them
+    assert video[0, 5, 50].max() == 0
+
+
+@pytest.mark.parametrize("sigma, median, min_part_accuracy, max_uv_error", [(0, 1, 1.0, 0.003), (4, 3, 0.98, 0.03)])
+def test_densepose_round_trip(clips, sigma, median, min_part_accuracy, max_uv_error):
+    for clip in clips:
+        decoded = modalities.decode("densepose", _noisy(modalities.render("densepose", clip), sigma), median=median)
+        assert (decoded["parts"] == clip.parts).mean() >= min_part_accuracy
+        on_body = clip.parts > 0
+        assert np.abs(decoded["uv"] - clip.uv)[on_body].mean() < max_uv_error
+
+
+def test_render_and_decode_reject_bad_input(clips):
+    with pytest.raises(ValueError, match="missing uv"):
+        modalities.render("densepose", {"parts": clips[0].parts})
+    with pytest.raises(ValueError, match=r"expected \(frames, height, width, 3\)"):
+        modalities.decode("depth", np.zeros((4, 4, 3)))
+    with pytest.raises(ValueError, match="size"):
+        modalities.render("skeleton", {"keypoints": clips[0].keypoints, "visibility": clips[0].visibility})

@@ -1,0 +1,90 @@
+"""Invertible colour codes for the modality visualisations.
+
+A `Curve` is a polyline through RGB space with a parameter at each vertex. Rendering interpolates
+along it; decoding projects a (possibly noisy) colour onto the nearest point of the polyline and
+reads the parameter there. The depth map and the optical-flow wheel are curves; instance ids and
+joints use palettes of well separated colours, decoded by the nearest palette entry.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    points: np.ndarray  # (S + 1, 3) vertices, 0..255
+    knots: np.ndarray  # (S + 1,) increasing parameter at each vertex
+
+    def colour(self, param: np.ndarray) -> np.ndarray:
+        """RGB (..., 3) in 0..255 at parameters (...), clamped to the curve's ends."""
+        return np.stack([np.interp(param, self.knots, self.points[:, c]) for c in range(3)], -1)
+
+    def param(self, colours: np.ndarray, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+        """Parameter (...) of the nearest curve point to each colour (..., 3), and the distance."""
+        flat = colours.reshape(-1, 3).astype(np.float32)
+        parts = [self._project(flat[i : i + chunk]) for i in range(0, len(flat), chunk)] or [self._project(flat)]
+        shape = colours.shape[:-1]
+        return np.concatenate([p for p, _ in parts]).reshape(shape), np.concatenate([g for _, g in parts]).reshape(shape)
+
+    def _project(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        start = self.points[:-1].astype(np.float32)
+        step = np.diff(self.points, axis=0).astype(np.float32)  # (S, 3)
+        offset = flat[:, None] - start  # (N, S, 3)
+        along = np.clip((offset * step).sum(-1) / (step * step).sum(-1), 0.0, 1.0)  # (N, S)
+        gap = np.linalg.norm(offset - along[..., None] * step, axis=-1)
+        seg = gap.argmin(1)
+        rows = np.arange(len(flat))
+        return self.knots[seg] + along[rows, seg] * np.diff(self.knots)[seg], gap[rows, seg]
+
+
+def _arc_length_curve(points: list[tuple[int, int, int]]) -> Curve:
+    """A curve whose parameter runs 0..1 in proportion to distance along it (uniform precision)."""
+    pts = np.array(points, np.float64)
+    length = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=-1))])
+    return Curve(pts, length / length[-1])
+
+
+# Depth: parameter 0 = far (dark blue, cool) ... 1 = near (dark red, warm), a jet-like ramp.
+DEPTH_CURVE = _arc_length_curve([(0, 0, 128), (0, 0, 255), (0, 255, 255), (255, 255, 0), (255, 0, 0), (128, 0, 0)])
+
+# The Middlebury flow wheel (Baker et al. 2011): red, yellow, green, cyan, blue, magenta, with as
+# many steps between them as its 55-entry table (15, 6, 4, 11, 13, 6), closed into a loop.
+# The parameter runs over [0, 55): angle a = atan2(-v, -u) / pi maps to (a + 1) / 2 * 55.
+WHEEL_STEPS = 55.0
+FLOW_WHEEL = Curve(
+    np.array([(255, 0, 0), (255, 255, 0), (0, 255, 0), (0, 255, 255), (0, 0, 255), (255, 0, 255), (255, 0, 0)], np.float64),
+    np.array([0.0, 15.0, 21.0, 25.0, 36.0, 49.0, 55.0]),
+)
+
+
+def farthest_palette(count: int, min_brightness: float = 160.0) -> np.ndarray:
+    """`count` colours (count, 3) uint8 picked greedily from a 6-level RGB grid so each is as far as
+    possible from black and the ones before it; dark colours are excluded so black stays apart."""
+    levels = np.linspace(0, 255, 6)
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
+    grid = grid[np.linalg.norm(grid, axis=-1) >= min_brightness]
+    chosen = [np.zeros(3)]  # black is taken by the background
+    nearest = np.linalg.norm(grid, axis=-1)
+    for _ in range(count):
+        pick = int(nearest.argmax())  # first maximum: deterministic
+        chosen.append(grid[pick])
+        nearest = np.minimum(nearest, np.linalg.norm(grid - grid[pick], axis=-1))
+    return np.round(np.array(chosen[1:])).astype(np.uint8)
+
+
+def hue_palette(count: int, value: float) -> np.ndarray:
+    """`count` fully saturated colours (count, 3) uint8 evenly spaced in hue at HSV value `value`."""
+    rgb = [colorsys.hsv_to_rgb(i / count, 1.0, value) for i in range(count)]
+    return np.round(np.array(rgb) * 255).astype(np.uint8)
+
+
+def nearest_entry(colours: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Index (...) of the palette entry (K, 3) nearest each colour (..., 3)."""
+    flat = colours.reshape(-1, 3).astype(np.float32)
+    pal = palette.astype(np.float32)
+    dist = (flat * flat).sum(-1)[:, None] - 2.0 * flat @ pal.T + (pal * pal).sum(-1)[None]
+    return dist.argmin(1).reshape(colours.shape[:-1])
