@@ -29,8 +29,37 @@ def _info(argv: list[str]) -> int:
     return 0
 
 
+def _convert(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="unityvideo convert", description="PyTorch weights -> an Orbax checkpoint.")
+    parser.add_argument("--from", dest="format", required=True, choices=("release", "diffusers"))
+    parser.add_argument("--input", required=True, help="a .safetensors file, a *.index.json, or a folder of either")
+    parser.add_argument("--config", required=True, help="a config name (e.g. wan22_ti2v_5b_release) or a file")
+    parser.add_argument("--output", required=True, help="a new directory for the Orbax checkpoint")
+    args = parser.parse_args(argv)
+    from unityvideo_jax.convert.transfer import convert_checkpoint
+
+    print(f"wrote {convert_checkpoint(args.input, args.format, args.config, args.output)}")
+    return 0
+
+
+def _export(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="unityvideo export", description="An Orbax checkpoint -> PyTorch safetensors.")
+    parser.add_argument("--format", required=True, choices=("release", "diffusers"))
+    parser.add_argument("--checkpoint", required=True, help="an Orbax checkpoint directory (convert's or a run's)")
+    parser.add_argument("--output", required=True, help="the .safetensors file to write")
+    parser.add_argument("--dtype", default="bf16", choices=("bf16", "fp32"))
+    parser.add_argument("--ema", action="store_true", help="export the EMA weights")
+    args = parser.parse_args(argv)
+    from unityvideo_jax.convert.transfer import export_checkpoint
+
+    print(f"wrote {export_checkpoint(args.checkpoint, args.format, args.output, args.dtype, args.ema)}")
+    return 0
+
+
 VERBS = {
     "info": (_info, "parameter counts per part of a config, without allocating weights"),
+    "convert": (_convert, "PyTorch weights (release or diffusers safetensors) -> an Orbax checkpoint"),
+    "export": (_export, "an Orbax checkpoint -> PyTorch weights (release or diffusers safetensors)"),
 }
 
 
