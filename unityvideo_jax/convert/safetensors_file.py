@@ -1,0 +1,259 @@
+"""safetensors files, read as zero-copy views and written one tensor at a time.
+
+The format is an 8-byte little-endian header length, a JSON header ({name: {dtype, shape,
+data_offsets}}, optional "__metadata__"), then the raw bytes. We parse it ourselves rather than
+through `safetensors.safe_open`: its numpy `get_tensor` copies each tensor out of its mapping
+(measured: 2x the tensor's size in RSS until the handle closes), while a view into our own
+`mmap` costs nothing, keeps bf16 as bf16 (ml_dtypes), and lets us hand the pages back to the
+kernel after each tensor, so reading a 10 GB file never holds 10 GB of it. Writes go to a
+temporary file renamed over the output at the end, so a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import ml_dtypes
+import numpy as np
+
+DTYPES = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype(np.uint8),
+    "I8": np.dtype(np.int8),
+    "I16": np.dtype(np.int16),
+    "U16": np.dtype(np.uint16),
+    "F16": np.dtype(np.float16),
+    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "I32": np.dtype(np.int32),
+    "U32": np.dtype(np.uint32),
+    "F32": np.dtype(np.float32),
+    "F64": np.dtype(np.float64),
+    "I64": np.dtype(np.int64),
+    "U64": np.dtype(np.uint64),
+}
+# safetensors writes wider dtypes first (its dtype enum order, descending), then by name.
+_RANK = {name: rank for rank, name in enumerate(DTYPES)}
+_CODES = {dtype: code for code, dtype in DTYPES.items()}
+_MAX_HEADER = 100 << 20
+_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+_PICKLE_FIX = (
+    "this loader never unpickles. Convert it once, where you trust the file, with "
+    "`safetensors.torch.save_file(torch.load(PATH, weights_only=True), OUT)` and pass OUT"
+)
+
+
+def dtype_code(dtype) -> str:
+    """The safetensors name of a numpy dtype (bfloat16 from ml_dtypes is BF16)."""
+    return _CODES[np.dtype(dtype)]
+
+
+class _File:
+    """One safetensors file: its parsed header and a read-only mapping of its bytes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if head.startswith(_PICKLE_MAGIC):
+                raise ValueError(f"{path} is a PyTorch pickle checkpoint, not safetensors: {_PICKLE_FIX}")
+            if len(head) < 8:
+                raise ValueError(f"{path} is not a safetensors file ({size} bytes); pass a .safetensors file")
+            (length,) = struct.unpack("<Q", head)
+            if length > _MAX_HEADER or 8 + length > size:
+                raise ValueError(
+                    f"{path} is not a complete safetensors file (header of {length} bytes, file of {size}): "
+                    "it is truncated or another format; copy or download it again"
+                )
+            try:
+                header = json.loads(handle.read(length))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise ValueError(f"{path} has a corrupt safetensors header ({err}); copy or download it again") from None
+        self.metadata = header.pop("__metadata__", None) or {}
+        self.start = 8 + length
+        self.tensors = {name: _parse_entry(path, name, info) for name, info in header.items()}
+        end = max((stop for _, _, (_, stop) in self.tensors.values()), default=0)
+        if self.start + end > size:
+            last = max(self.tensors, key=lambda n: self.tensors[n][2][1])
+            raise ValueError(
+                f"{path} is truncated: tensor {last} ends at byte {self.start + end} but the file has {size} bytes; "
+                "copy or download it again"
+            )
+        with open(path, "rb") as handle:  # the mapping keeps its own descriptor
+            self.map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def view(self, name: str) -> np.ndarray:
+        dtype, shape, (begin, end) = self.tensors[name]
+        return np.frombuffer(self.map, dtype, count=math.prod(shape), offset=self.start + begin).reshape(shape)
+
+    def release(self, name: str) -> None:
+        """Drop this tensor's pages from our resident set (they stay in the page cache)."""
+        _, _, (begin, end) = self.tensors[name]
+        first = (self.start + begin) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > begin:
+            self.map.madvise(mmap.MADV_DONTNEED, first, self.start + end - first)
+
+    def close(self) -> None:
+        try:
+            self.map.close()
+        except BufferError:  # a caller still holds a view; the mapping goes with the last one
+            pass
+
+
+def _parse_entry(path: Path, name: str, info) -> tuple:
+    try:
+        dtype, shape, (begin, end) = DTYPES[info["dtype"]], tuple(int(s) for s in info["shape"]), info["data_offsets"]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(
+            f"{path}: tensor {name} has an unreadable header entry {info!r} (dtypes: {', '.join(DTYPES)})"
+        ) from None
+    if end - begin != math.prod(shape) * dtype.itemsize or begin < 0:
+        raise ValueError(f"{path}: tensor {name}'s byte range {begin}..{end} does not fit its shape {list(shape)}")
+    return dtype, shape, (int(begin), int(end))
+
+
+def weight_files(path: str | Path) -> list[Path]:
+    """The safetensors files behind `path`: a file, a sharded `*.index.json`, or a folder of either."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        indices = sorted(path.glob("*.safetensors.index.json"))
+        singles = sorted(path.glob("*.safetensors"))
+        if len(indices) == 1:
+            path = indices[0]
+        elif len(singles) == 1 and not indices:
+            return singles
+        else:
+            pickles = sorted(p.name for p in path.iterdir() if p.suffix in (".pth", ".pt", ".bin", ".ckpt"))
+            found = pickles and f"; it holds PyTorch pickles {pickles[:3]}: {_PICKLE_FIX}"
+            raise ValueError(
+                f"{path} should hold one *.safetensors file or one *.safetensors.index.json, found "
+                f"{len(singles)} and {len(indices)}{found or ''}; pass the file itself"
+            )
+    if path.name.endswith(".index.json"):
+        try:
+            weight_map = json.loads(path.read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ValueError(f"{path} is not a safetensors index (no weight_map); pass the index or a file") from None
+        files = [path.parent / name for name in sorted(set(weight_map.values()))]
+        missing = [str(f) for f in files if not f.exists()]
+        if missing:
+            raise ValueError(f"{path} lists shards that do not exist: {', '.join(missing[:3])}")
+        return files
+    return [path]
+
+
+class SafetensorsReader:
+    """Names, shapes, dtypes and zero-copy views of the tensors behind a file, index or folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._files: list[_File] = []
+        self._where: dict[str, _File] = {}
+        try:
+            for file in weight_files(path):
+                self._files.append(_File(file))
+                for name in self._files[-1].tensors:
+                    if name in self._where:
+                        raise ValueError(f"tensor {name} is in both {self._where[name].path} and {file}")
+                    self._where[name] = self._files[-1]
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> SafetensorsReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self._files[0].metadata) if self._files else {}
+
+    def names(self) -> list[str]:
+        return list(self._where)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._where[name].tensors[name][1]
+
+    def dtype(self, name: str) -> np.dtype:
+        return self._where[name].tensors[name][0]
+
+    def view(self, name: str) -> np.ndarray:
+        """A read-only array over the file's bytes: no copy until someone writes it elsewhere."""
+        return self._where[name].view(name)
+
+    def release(self, name: str) -> None:
+        self._where[name].release(name)
+
+    def close(self) -> None:
+        for file in self._files:
+            file.close()
+        self._files, self._where = [], {}
+
+
+def write_safetensors(
+    path: str | Path,
+    specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+    produce: Callable[[str], np.ndarray],
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Write tensors `specs` (name -> (shape, dtype)) to `path`, asking `produce(name)` for each in turn.
+
+    Only one produced tensor is alive at a time. Byte-identical to `safetensors.numpy.save_file`
+    for the same tensors without metadata. The file appears at `path` only once complete.
+    """
+    path = Path(path)
+    order = sorted(specs, key=lambda n: (-_RANK[dtype_code(specs[n][1])], n))
+    header, offset = {}, 0
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
+    for name in order:
+        shape, dtype = specs[name]
+        size = math.prod(shape) * np.dtype(dtype).itemsize
+        header[name] = {"dtype": dtype_code(dtype), "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(struct.pack("<Q", len(blob)) + blob)
+            for name in order:
+                _write_tensor(out, name, produce(name), specs[name])
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _write_tensor(out, name: str, value: np.ndarray, spec) -> None:
+    shape, dtype = spec
+    if tuple(value.shape) != tuple(shape) or value.dtype != np.dtype(dtype):
+        raise ValueError(f"tensor {name} came out {value.dtype}{list(value.shape)}, expected {np.dtype(dtype)}{list(shape)}")
+    out.write(np.ascontiguousarray(value).reshape(-1).view(np.uint8).data)
+
+
+def read_all(path: str | Path) -> dict[str, np.ndarray]:
+    """Every tensor behind `path` as an owned numpy array (for small files and tests)."""
+    with SafetensorsReader(path) as reader:
+        return {name: np.array(reader.view(name)) for name in reader.names()}
+
+
+def iter_bytes(path: str | Path) -> Iterable[tuple[str, bytes]]:
+    """(name, raw bytes) of every tensor, for bit-exact comparisons."""
+    with SafetensorsReader(path) as reader:
+        for name in sorted(reader.names()):
+            yield name, reader.view(name).tobytes()

@@ -1,0 +1,34 @@
+"""Weights in and out: a PyTorch checkpoint -> an Orbax checkpoint the trainer starts from, and back.
+
+    convert_checkpoint("unityvideo_5b.safetensors", "release", "wan22_ti2v_5b_release", "ckpt/")
+    export_checkpoint("ckpt/", "release", "out.safetensors", dtype="bf16", use_ema=False)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unityvideo_jax.config import get_config
+from unityvideo_jax.convert import params_io
+from unityvideo_jax.convert.torch_checkpoint import FORMATS, load_torch_checkpoint, save_torch_checkpoint
+
+
+def convert_checkpoint(input_path, format: str, config, output_dir) -> Path:
+    """Import `input_path` (of `format`) for `config` (a name, file or ConfigDict) into `output_dir`."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown checkpoint format {format!r}: expected one of {', '.join(FORMATS)}")
+    config = get_config(config) if isinstance(config, str) else config
+    if Path(output_dir).exists():  # checked before the (long) import, not only after it
+        raise ValueError(f"{output_dir} already exists: choose a new output directory or remove it")
+    model = load_torch_checkpoint(input_path, config, format=format)
+    return params_io.save_params(output_dir, model, config)
+
+
+def export_checkpoint(checkpoint_dir, format: str, output_file, dtype: str = "bf16", use_ema: bool = False) -> Path:
+    """Write the latest parameters (or EMA parameters) at `checkpoint_dir` as a `format` safetensors file."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}: expected one of {', '.join(FORMATS)}")
+    config = params_io.load_config(checkpoint_dir)
+    item = params_io.EMA_ITEM if use_ema else params_io.PARAMS_ITEM
+    params = params_io.load_params(checkpoint_dir, item=item)
+    return save_torch_checkpoint(params, config, output_file, format=format, dtype=dtype)
