@@ -78,6 +78,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     f.task_probs = ml_collections.ConfigDict(dict(joint=0.5, estimate=0.25, condition=0.25))
     f.joint_timesteps = "shared"  # shared (release) | independent (paper)
     f.caption_dropout = 0.1
+    f.fixed_noise = False  # debugging: the same tasks, times and noise every step (overfit-one-batch checks)
 
     t = config.train = ml_collections.ConfigDict()
     t.steps = 15000
@@ -103,6 +104,7 @@ def get_base_config() -> ml_collections.ConfigDict:
 
     p = config.parallel = ml_collections.ConfigDict()
     p.preset = "fsdp"
+    p.devices = 0  # how many of the devices to use (0: all of them)
     p.data = 1
     p.fsdp = -1  # -1: all devices left over
     p.context = 1

@@ -36,5 +36,10 @@ def mesh_shape(parallel, num_devices: int) -> tuple[int, ...]:
 def make_mesh(parallel, devices=None) -> Mesh:
     """A mesh with Auto axes (jax 0.10's make_mesh defaults to Explicit, which we do not use)."""
     devices = list(devices if devices is not None else jax.devices())
+    wanted = int(parallel.get("devices", 0) or 0)
+    if wanted:
+        if wanted > len(devices):
+            raise ValueError(f"config.parallel.devices={wanted} but only {len(devices)} devices exist")
+        devices = devices[:wanted]
     shape = mesh_shape(parallel, len(devices))
     return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES), devices=devices)

@@ -32,15 +32,25 @@ PRESETS: dict[str, tuple[tuple[str, object], ...]] = {
 }
 
 
+# Every logical name the modules use; a preset that does not shard one replicates it (None).
+LOGICAL_AXES = (
+    "layers", "embed", "heads", "kv", "mlp", "modality", "vocab", "conv_in", "conv_out",
+    "activation_batch", "activation_length", "activation_embed",
+)
+
+
 def get_rules(preset: str) -> tuple[tuple[str, object], ...]:
+    """The preset's table, completed with (name, None) for every logical name it leaves replicated."""
     if preset not in PRESETS:
         raise ValueError(f"config.parallel.preset={preset!r}: expected one of {sorted(PRESETS)}")
-    return PRESETS[preset]
+    table = PRESETS[preset]
+    listed = {name for name, _ in table}
+    return table + tuple((name, None) for name in LOGICAL_AXES if name not in listed)
 
 
 def mesh_axes_of(rules, logical: str | None) -> tuple[str, ...]:
     """The mesh axes a logical name maps to under `rules` (empty: replicated)."""
     for name, axes in rules:
         if name == logical:
-            return (axes,) if isinstance(axes, str) else tuple(axes)
+            return () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
     return ()

@@ -35,3 +35,29 @@ def create_sharded(make: Callable[[], nnx.Module], mesh: Mesh, rules) -> nnx.Mod
     with jax.set_mesh(mesh):
         state = jax.jit(init, out_shardings=shardings)()
     return nnx.merge(graphdef, state)
+
+
+def shardings_like_params(tree, params, param_shardings, mesh: Mesh):
+    """Shardings for a tree holding copies of the parameters (optimiser moments, EMA, grads).
+
+    A leaf whose key path ends with a parameter's path and has that parameter's shape gets its
+    sharding; anything else (step counters, scalars) is replicated.
+    """
+    flat_params = jax.tree_util.tree_flatten_with_path(params)[0]
+    flat_shardings = jax.tree.leaves(param_shardings)
+    by_path = {_names(path): (tuple(p.shape), s) for (path, p), s in zip(flat_params, flat_shardings)}
+    replicated = NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+    def pick(path, leaf):
+        names = _names(path)
+        for start in range(len(names)):
+            shape, sharding = by_path.get(names[start:], (None, None))
+            if shape == tuple(leaf.shape):
+                return sharding
+        return replicated
+
+    return jax.tree_util.tree_map_with_path(pick, tree)
+
+
+def _names(path) -> tuple:
+    return tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
