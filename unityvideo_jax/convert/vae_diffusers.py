@@ -9,6 +9,7 @@ axes move. Import and export both read the table.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -79,14 +80,15 @@ def _abstract_vae(config: WanVAEConfig) -> WanVAE:
     return nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0)))
 
 
-def name_table(config: WanVAEConfig) -> list[TableEntry]:
+@functools.lru_cache(maxsize=16)
+def name_table(config: WanVAEConfig) -> tuple[TableEntry, ...]:
     """Every parameter of a `WanVAE(config)` with its diffusers name and layout."""
     table = []
     for path, variable in nnx.to_flat_state(nnx.state(_abstract_vae(config), nnx.Param)):
         shape = tuple(variable.shape)
         name = ".".join(_SEGMENT_RENAMES.get(str(p), str(p)) for p in path)
         table.append(TableEntry(tuple(path), name, _layout(path, len(shape)), shape))
-    return table
+    return tuple(table)
 
 
 def _first(items: list[str], count: int = 3) -> str:

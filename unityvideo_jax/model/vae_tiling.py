@@ -10,6 +10,7 @@ same weights. One quirk kept on purpose: for Wan2.2 the encoder's tiles are laid
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -45,6 +46,7 @@ class VAETiling:
                 )
 
 
+@functools.partial(jax.jit, static_argnums=(2, 3))
 def _blend(before: jax.Array, tile: jax.Array, extent: int, axis: int) -> jax.Array:
     """Fade from the end of `before` into the start of `tile` over `extent` pixels of `axis`."""
     extent = min(before.shape[axis], tile.shape[axis], extent)
