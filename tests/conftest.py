@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 # Eight host devices for the sharding tests; must be set before jax is first imported.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -14,6 +15,10 @@ import pytest  # noqa: E402
 
 # Tests compare against float32 references: keep XLA's CPU matmuls in full precision.
 jax.config.update("jax_default_matmul_precision", "highest")
+# Many tests compile the same tiny train step; a persistent cache makes the repeats cheap.
+jax.config.update("jax_compilation_cache_dir", os.path.join(tempfile.gettempdir(), "unityvideo_jax_test_cache"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
