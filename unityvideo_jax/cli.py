@@ -56,10 +56,86 @@ def _export(argv: list[str]) -> int:
     return 0
 
 
+def _preprocess(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="unityvideo preprocess", description="Videos + metadata CSV -> record shards.")
+    parser.add_argument("--metadata", required=True, help="CSV with video, prompt and one column per modality")
+    parser.add_argument("--root", required=True, help="the folder the CSV's paths are relative to")
+    parser.add_argument("--config", required=True, help="a config name (e.g. tiny) or a file: latent space, size")
+    parser.add_argument("--output", required=True, help="the shard folder (rerun the same command to resume)")
+    parser.add_argument("--source", help="data source of rows without a `source` column (a config.data.sources name)")
+    parser.add_argument("--shard-size", type=int, default=64, help="records per shard")
+    parser.add_argument("--vae", help="Wan VAE folder (diffusers format) for the wan21/wan22 latent spaces")
+    parser.add_argument("--text-encoder", help="Wan checkpoint folder with text_encoder/ and tokenizer/ (umt5)")
+    args = parser.parse_args(argv)
+    from unityvideo_jax.config import get_config
+    from unityvideo_jax.data.preprocess import preprocess
+
+    summary = preprocess(get_config(args.config), args.metadata, args.root, args.output, source=args.source,
+                         shard_size=args.shard_size, vae=args.vae, text_weights=args.text_encoder)
+    print(f"{summary.written} rows written, {summary.rejected} rejected (see rejects.csv), "
+          f"{summary.already_done} done before; shards and manifest.json in {args.output}")
+    return 0
+
+
+def _config_path(name: str) -> str:
+    """A config name (tiny) -> its file, so `--config tiny` works like `--config configs/tiny.py`."""
+    import importlib.util
+
+    from unityvideo_jax.config import available
+
+    base, _, arg = name.partition(":")
+    if base.endswith(".py") or "/" in base:
+        return name
+    if base not in available():
+        raise ValueError(f"unknown config {base!r}: expected one of {', '.join(available())} or a .py file")
+    path = importlib.util.find_spec(f"unityvideo_jax.configs.{base}").origin
+    return path + (f":{arg}" if arg else "")
+
+
+def _train(argv: list[str]) -> int:
+    from absl import flags
+    from ml_collections import config_flags
+
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "config file or name; override with --config.a.b=value",
+                                    flag_values=fv, lock_config=True)
+    flags.DEFINE_string("workdir", None, "run directory (local path or gs://...)", flag_values=fv)
+    flags.DEFINE_boolean("profile", False, "write a JAX profiler trace of a few steps to WORKDIR/profile",
+                         flag_values=fv)
+    flags.DEFINE_boolean("progress", True, "show a progress bar", flag_values=fv)
+    argv = [_config_path(a.split("=", 1)[1]) if a.startswith("--config=") else a for a in argv]
+    for i, a in enumerate(argv[:-1]):
+        if a == "--config":
+            argv[i + 1] = _config_path(argv[i + 1])
+    try:
+        fv(["unityvideo train"] + argv)
+    except flags.Error as err:
+        raise ValueError(str(err)) from None
+    if fv.workdir is None or fv.config is None:
+        raise ValueError("--config and --workdir are required (e.g. --config tiny --workdir runs/tiny)")
+    flags.FLAGS.mark_as_parsed()  # Grain's worker processes read absl flags
+    from unityvideo_jax.data.pipeline import make_iterator
+    from unityvideo_jax.train.loop import TrainingStopped, train
+
+    config = fv.config
+    try:
+        summary = train(config, fv.workdir, lambda c, start: make_iterator(c, start_step=start),
+                        progress=fv.progress, profile=fv.profile)
+    except TrainingStopped as err:
+        print(f"unityvideo train: stopped: {err}", file=sys.stderr)
+        return 1
+    print(f"done: step {int(summary.state.step)} in {fv.workdir}; {summary.steps_per_second:.2f} steps/s, "
+          f"{summary.tokens_per_second:,.0f} tokens/s, {summary.tflops_per_device:.3f} TFLOP/s per device, "
+          f"{summary.outside_seconds / max(summary.wall_seconds, 1e-9):.1%} of the time outside the step")
+    return 0
+
+
 VERBS = {
+    "train": (_train, "train or resume: --config NAME|FILE --workdir DIR [--config.train.steps=N ...]"),
     "info": (_info, "parameter counts per part of a config, without allocating weights"),
     "convert": (_convert, "PyTorch weights (release or diffusers safetensors) -> an Orbax checkpoint"),
     "export": (_export, "an Orbax checkpoint -> PyTorch weights (release or diffusers safetensors)"),
+    "preprocess": (_preprocess, "videos + a metadata CSV -> ArrayRecord shards of latents and text embeddings"),
 }
 
 
