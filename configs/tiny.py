@@ -1,4 +1,4 @@
-"""Tiny paper-flavour model: CPU tests and the demo (text from MiniLM, 384 wide)."""
+"""Tiny paper-flavour model: CPU tests and the demo (text from MiniLM, 384 wide, pixel latents)."""
 
 from unityvideo_jax.configs import base
 
@@ -16,4 +16,21 @@ def get_config():
     m.text_dim = 384
     m.freq_dim = 64
     base.paper_flavour(m)
+
+    d = config.data
+    d.latent = "pixel"
+    d.text_encoder = "minilm"
+    d.frames, d.height, d.width = 5, 32, 32
+    d.text_len = 32
+    d.global_batch = 8
+
+    t = config.train
+    t.steps = 2000
+    t.lr = 1e-3  # a 186K-parameter model from scratch wants far more than the release's 1e-5
+    t.new_layer_lr_multiplier = 1.0  # nothing is pretrained here
+    t.warmup_steps = 50
+    t.ema_decay = 0.999
+    t.ema_every = 1
+    t.checkpoint_every = 500
+    t.log_every = 25
     return config
