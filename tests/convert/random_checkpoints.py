@@ -1,0 +1,30 @@
+"""Random foreign checkpoints for the converter tests, written by safetensors' own torch writer."""
+
+from __future__ import annotations
+
+import torch
+from flax import nnx
+from safetensors.torch import save_file
+
+from unityvideo_jax.convert.table import expected_tensors, flatten
+from unityvideo_jax.convert.torch_checkpoint import abstract_model, model_config_of, table_for
+from unityvideo_jax.model.spec import from_config
+
+
+def foreign_shapes(config, format: str) -> dict[str, tuple[int, ...]]:
+    """name -> shape of every tensor a `format` checkpoint of `config` holds, from the abstract model."""
+    spec = from_config(model_config_of(config))
+    params = flatten(nnx.to_pure_dict(nnx.state(abstract_model(config), nnx.Param)))
+    shapes = {k: v.shape for k, v in params.items()}
+    return expected_tensors(table_for(format, spec), shapes, spec.num_layers)
+
+
+def random_tensors(shapes, dtype=torch.float32, seed=0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {name: (torch.randn(shape, generator=generator) * 0.3).to(dtype) for name, shape in shapes.items()}
+
+
+def write_random(path, config, format: str, dtype=torch.float32, seed=0) -> dict[str, torch.Tensor]:
+    tensors = random_tensors(foreign_shapes(config, format), dtype, seed)
+    save_file(tensors, str(path))
+    return tensors
