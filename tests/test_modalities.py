@@ -91,7 +91,8 @@ def test_segmentation_round_trip(clips, sigma):
         assert _mean_iou(decoded["instances"], clip.instances) > 0.999
         np.testing.assert_array_equal(decoded["foreground"], clip.instances > 0)
     every_id = np.repeat(np.arange(len(visualize.INSTANCE_PALETTE) + 1).reshape(1, 4, 8), 3, axis=1)
-    decoded = modalities.decode("segmentation", _noisy(modalities.render("segmentation", {"instances": every_id}), sigma))
+    video = modalities.render("segmentation", {"instances": every_id})
+    decoded = modalities.decode("segmentation", _noisy(video, sigma))
     np.testing.assert_array_equal(decoded["instances"], every_id)
 
 

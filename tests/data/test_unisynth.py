@@ -7,7 +7,14 @@ import pytest
 
 from unityvideo_jax.data import scene as scene_lib
 from unityvideo_jax.data.camera import Camera
-from unityvideo_jax.data.unisynth import FAMILIES, NUM_PARTS, TRAIN_FAMILIES, ZERO_SHOT_FAMILIES, render_clip, render_scene
+from unityvideo_jax.data.unisynth import (
+    FAMILIES,
+    NUM_PARTS,
+    TRAIN_FAMILIES,
+    ZERO_SHOT_FAMILIES,
+    render_clip,
+    render_scene,
+)
 
 
 def _bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -92,7 +99,8 @@ def test_flow_warps_the_next_frame_onto_this_one(family):
         ys, xs = np.mgrid[0:h, 0:w]
         for t in range(3):
             target = np.stack([xs, ys], -1) + clip.flow[t]
-            inside = (target[..., 0] >= 0) & (target[..., 0] <= w - 1) & (target[..., 1] >= 0) & (target[..., 1] <= h - 1)
+            tx, ty = target[..., 0], target[..., 1]
+            inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
             x0 = np.clip(np.floor(target[..., 0]).astype(int), 0, w - 2)
             y0 = np.clip(np.floor(target[..., 1]).astype(int), 0, h - 2)
             corners = [(y0 + dy, x0 + dx) for dy in (0, 1) for dx in (0, 1)]
@@ -179,7 +187,8 @@ def test_visible_keypoints_fall_on_their_figure(family):
 
 def test_foreground_covers_about_a_third_of_the_frame():
     """Ground and backdrop must not fill the frame, or a constant depth map would score well."""
-    shares = [(render_clip(FAMILIES[i % len(FAMILIES)], 100 + i, frames=3, height=40, width=40).instances > 0).mean() for i in range(40)]
+    clips = [render_clip(FAMILIES[i % len(FAMILIES)], 100 + i, frames=3, height=40, width=40) for i in range(40)]
+    shares = [(clip.instances > 0).mean() for clip in clips]
     assert 0.25 < np.mean(shares) < 0.45, np.mean(shares)
     assert np.mean(np.array(shares) < 0.05) < 0.1  # hardly any clip is nearly empty
 

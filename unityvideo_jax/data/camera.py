@@ -48,6 +48,26 @@ class Camera:
         return xy, z
 
 
+    def sphere_boxes(self, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
+        """Pixel ranges (K, 4) = (x0, x1, y0, y1), end-exclusive, that hold the image of each sphere
+        (K, 3), (K,). Per image axis the sphere's image is bounded by the two planes through the
+        camera tangent to it; a sphere the camera is in or that spans 180 degrees gets the whole
+        frame. Empty ranges mean the sphere is out of view."""
+        cam = (centres - self.origin) @ self.rotation
+        ranges = []
+        for axis, size, centre in ((0, self.width, self.centre[0]), (1, self.height, self.centre[1])):
+            lateral, depth = cam[:, axis], cam[:, 2]
+            dist = np.hypot(lateral, depth)
+            middle = np.arctan2(lateral, depth)
+            half = np.arcsin(np.clip(radii / np.maximum(dist, 1e-9), 0.0, 1.0))
+            lo, hi = middle - half, middle + half
+            whole = (dist <= radii) | (lo <= -np.pi / 2 + 1e-3) | (hi >= np.pi / 2 - 1e-3)
+            first = np.floor(self.focal * np.tan(np.where(whole, 0.0, lo)) + centre) - 1
+            last = np.ceil(self.focal * np.tan(np.where(whole, 0.0, hi)) + centre) + 2
+            ranges += [np.where(whole, 0, np.clip(first, 0, size)), np.where(whole, size, np.clip(last, 0, size))]
+        return np.stack(ranges, -1).astype(np.int64)
+
+
 def look_rotation(yaw: float, pitch: float) -> np.ndarray:
     """Camera-to-world rotation looking along heading `yaw` (radians from +x toward +y), tilted
     down by `pitch` radians, with no roll."""

@@ -33,13 +33,16 @@ def caption(scene: Scene) -> str:
     walks = [(f, _direction(f.ground_point(1.0) - f.ground_point(0.0), right, forward)) for f in scene.figures]
     moving = [o for o in scene.objects if np.hypot(*o.velocity) > 0]
     still = [o.words for o in scene.objects if np.hypot(*o.velocity) == 0]
-    rolls = [f"{o.words} {OBJECT_VERBS[o.shape]} {_direction(np.array([*o.velocity, 0.0]), right, forward)}" for o in moving]
+    rolls = [
+        f"{o.words} {OBJECT_VERBS[o.shape]} {_direction(np.array([*o.velocity, 0.0]), right, forward)}" for o in moving
+    ]
 
     kinds = {f.kind for f, _ in walks}
     directions = {d for _, d in walks}
     if len(walks) > 1 and len(kinds) == 1 and len(directions) == 1:
         kind = kinds.pop()
-        subjects = [f"{COUNT_WORDS.get(len(walks), str(len(walks)))} {PLURALS[kind][1]} {VERBS[kind][1]} {directions.pop()}"]
+        count = COUNT_WORDS.get(len(walks), str(len(walks)))
+        subjects = [f"{count} {PLURALS[kind][1]} {VERBS[kind][1]} {directions.pop()}"]
     else:
         subjects = [f"{f.words} {VERBS[f.kind][0]} {d}" for f, d in walks]
 

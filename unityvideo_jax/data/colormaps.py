@@ -28,7 +28,8 @@ class Curve:
         flat = colours.reshape(-1, 3).astype(np.float32)
         parts = [self._project(flat[i : i + chunk]) for i in range(0, len(flat), chunk)] or [self._project(flat)]
         shape = colours.shape[:-1]
-        return np.concatenate([p for p, _ in parts]).reshape(shape), np.concatenate([g for _, g in parts]).reshape(shape)
+        params, gaps = zip(*parts)
+        return np.concatenate(params).reshape(shape), np.concatenate(gaps).reshape(shape)
 
     def _project(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         start = self.points[:-1].astype(np.float32)
@@ -56,7 +57,7 @@ DEPTH_CURVE = _arc_length_curve([(0, 0, 128), (0, 0, 255), (0, 255, 255), (255, 
 # The parameter runs over [0, 55): angle a = atan2(-v, -u) / pi maps to (a + 1) / 2 * 55.
 WHEEL_STEPS = 55.0
 FLOW_WHEEL = Curve(
-    np.array([(255, 0, 0), (255, 255, 0), (0, 255, 0), (0, 255, 255), (0, 0, 255), (255, 0, 255), (255, 0, 0)], np.float64),
+    np.array([(255, 0, 0), (255, 255, 0), (0, 255, 0), (0, 255, 255), (0, 0, 255), (255, 0, 255), (255, 0, 0)], float),
     np.array([0.0, 15.0, 21.0, 25.0, 36.0, 49.0, 55.0]),
 )
 
@@ -82,9 +83,12 @@ def hue_palette(count: int, value: float) -> np.ndarray:
     return np.round(np.array(rgb) * 255).astype(np.uint8)
 
 
-def nearest_entry(colours: np.ndarray, palette: np.ndarray) -> np.ndarray:
+def nearest_entry(colours: np.ndarray, palette: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
     """Index (...) of the palette entry (K, 3) nearest each colour (..., 3)."""
     flat = colours.reshape(-1, 3).astype(np.float32)
     pal = palette.astype(np.float32)
-    dist = (flat * flat).sum(-1)[:, None] - 2.0 * flat @ pal.T + (pal * pal).sum(-1)[None]
-    return dist.argmin(1).reshape(colours.shape[:-1])
+    bias = 0.5 * (pal * pal).sum(-1)  # |c - p|^2 / 2 = |c|^2 / 2 - c.p + |p|^2 / 2; |c|^2 is common
+    index = np.empty(len(flat), np.int64)
+    for i in range(0, len(flat), chunk):
+        index[i : i + chunk] = (bias - flat[i : i + chunk] @ pal.T).argmin(1)
+    return index.reshape(colours.shape[:-1])

@@ -24,12 +24,14 @@ def coverage(world: World, path: CameraPath, radius: float) -> float:
     shares = []
     for time in PROBE_TIMES:
         camera = path.at(time, PROBE, PROBE)
-        _, prim = raster.cast(world, world.posed(time), radius, camera.origin, camera.pixel_rays())
+        _, _, prim = raster.cast_pixels(world, world.posed(time), radius, camera)
         shares.append(float((world.prim_instance[prim] > 0).mean()))
     return float(np.mean(shares))
 
 
-def fit_distance(world: World, path: CameraPath, radius: float, share: float, closest: float, steps: int = 3) -> CameraPath:
+def fit_distance(
+    world: World, path: CameraPath, radius: float, share: float, closest: float, steps: int = 3
+) -> CameraPath:
     """`path` moved along its view ray until the content covers about `share` of the frame, but
     never nearer than `closest` metres to its target."""
     for _ in range(steps):

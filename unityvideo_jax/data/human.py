@@ -50,14 +50,18 @@ def geometry(height: float) -> Geometry:
         (TORSO_BODY, (0, 0, top), (0, 0, top + NECK * h), R_NECK * h, PART["head"], 2),
         (TORSO_BODY, (0.01 * h, 0, head_z), (0.01 * h, 0, head_z), HEAD * h, PART["head"], 2),
     ]
+    hand = ((FOREARM + 0.02) * h, 0, 0)
     for side in SIDES:
+        limb = lambda pair, part, start, end, radius, material: (  # noqa: E731
+            _body(pair, side), start, end, radius * h, _side_part(part, side), material
+        )
         caps += [
-            (_body(UPPER_ARM_BODY, side), (0, 0, 0), (UPPER_ARM * h, 0, 0), R_UPPER_ARM * h, _side_part("upper_arm", side), 0),
-            (_body(FOREARM_BODY, side), (0, 0, 0), (FOREARM * h, 0, 0), R_FOREARM * h, _side_part("lower_arm", side), 2),
-            (_body(FOREARM_BODY, side), ((FOREARM + 0.02) * h, 0, 0), ((FOREARM + 0.02) * h, 0, 0), R_HAND * h, _side_part("hand", side), 2),
-            (_body(THIGH_BODY, side), (0, 0, 0), (THIGH * h, 0, 0), R_THIGH * h, _side_part("upper_leg", side), 1),
-            (_body(SHIN_BODY, side), (0, 0, 0), (SHIN * h, 0, 0), R_SHIN * h, _side_part("lower_leg", side), 1),
-            (_body(FOOT_BODY, side), (-0.03 * h, 0, 0), (FOOT * h, 0, 0), R_FOOT * h, _side_part("foot", side), 3),
+            limb(UPPER_ARM_BODY, "upper_arm", (0, 0, 0), (UPPER_ARM * h, 0, 0), R_UPPER_ARM, 0),
+            limb(FOREARM_BODY, "lower_arm", (0, 0, 0), (FOREARM * h, 0, 0), R_FOREARM, 2),
+            limb(FOREARM_BODY, "hand", hand, hand, R_HAND, 2),
+            limb(THIGH_BODY, "upper_leg", (0, 0, 0), (THIGH * h, 0, 0), R_THIGH, 1),
+            limb(SHIN_BODY, "lower_leg", (0, 0, 0), (SHIN * h, 0, 0), R_SHIN, 1),
+            limb(FOOT_BODY, "foot", (-0.03 * h, 0, 0), (FOOT * h, 0, 0), R_FOOT, 3),
         ]
     return Geometry.build(caps)
 
@@ -82,7 +86,8 @@ def pose(root: np.ndarray, frame: np.ndarray, height: float, phase: float, speed
     legs = {}
     for side in SIDES:
         hip, knee, _, _ = _gait(phase, side, speed)
-        legs[side] = (swing(frame, hip, 0.03 * side), swing(frame, hip - knee, 0.03 * side), swing(frame, hip - knee + 1.45))
+        shin = hip - knee  # the shin's swing angle; the foot sits about square to it
+        legs[side] = (swing(frame, hip, 0.03 * side), swing(frame, shin, 0.03 * side), swing(frame, shin + 1.45))
     drop = max(-(THIGH * thigh[2] + SHIN * shin[2]) * h for thigh, shin, _ in legs.values())
     pelvis = root + np.array([0.0, 0.0, drop + ANKLE_HEIGHT * h])
     rot[TORSO_BODY], pos[TORSO_BODY] = frame, pelvis
@@ -109,7 +114,8 @@ def pose(root: np.ndarray, frame: np.ndarray, height: float, phase: float, speed
 
 def _keypoints(frame: np.ndarray, pelvis: np.ndarray, h: float, joints: dict) -> np.ndarray:
     head = transform(frame, pelvis, np.array([0.01 * h, 0.0, (TORSO + NECK + 0.9 * HEAD) * h]))
-    face_dirs = np.array([[1.0, 0.0, -0.1], [0.85, 0.35, 0.25], [0.85, -0.35, 0.25], [-0.1, 1.0, 0.1], [-0.1, -1.0, 0.1]])
+    # nose, left eye, right eye, left ear, right ear in torso axes (forward, left, up)
+    face_dirs = np.array([[1, 0, -0.1], [0.85, 0.35, 0.25], [0.85, -0.35, 0.25], [-0.1, 1, 0.1], [-0.1, -1, 0.1]])
     face_dirs /= np.linalg.norm(face_dirs, axis=1, keepdims=True)
     face = head + 0.93 * HEAD * h * face_dirs @ frame.T
     (ls, le, lw, lh, lk, la), (rs, re, rw, rh, rk, ra) = joints[1], joints[-1]

@@ -31,13 +31,13 @@ def spheres(origin: np.ndarray, dirs: np.ndarray, centres: np.ndarray, radii: np
 
 def sphere_overlap(origin: np.ndarray, dirs: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """Whether each ray (N, 3) passes through each sphere (K, 3), (K,) ahead of the origin (N, K);
-    unlike `spheres`, also true when the origin is inside. Used to cull rays per instance."""
+    unlike `spheres`, also true when the origin is inside. Used to cull rays, so no square root:
+    the far root is positive when the ray points toward the centre (b < 0) or starts inside (c < 0)."""
     oc = origin - centres
     a = np.einsum("nd,nd->n", dirs, dirs)[:, None]
     b = dirs @ oc.T
     c = (np.einsum("kd,kd->k", oc, oc) - radii**2)[None, :]
-    disc = b * b - a * c
-    return (disc >= 0) & (-b + np.sqrt(np.maximum(disc, 0.0)) > 0)
+    return (b * b >= a * c) & ((b < 0) | (c < 0))
 
 
 def capsules(origin: np.ndarray, dirs: np.ndarray, a: np.ndarray, b: np.ndarray, radii: np.ndarray) -> np.ndarray:
@@ -66,7 +66,9 @@ def capsules(origin: np.ndarray, dirs: np.ndarray, a: np.ndarray, b: np.ndarray,
     return np.minimum(side, np.minimum(spheres(origin, dirs, a, radii), spheres(origin, dirs, b, radii)))
 
 
-def boxes(origin: np.ndarray, dirs: np.ndarray, rotations: np.ndarray, centres: np.ndarray, halves: np.ndarray) -> np.ndarray:
+def boxes(
+    origin: np.ndarray, dirs: np.ndarray, rotations: np.ndarray, centres: np.ndarray, halves: np.ndarray
+) -> np.ndarray:
     """Entry distances (N, K) into oriented boxes: local-to-world rotations (K, 3, 3), centres and
     half extents (K, 3). Slab test in each box's own frame."""
     local_origin = np.einsum("kdj,kd->kj", rotations, origin - centres)  # (K, 3)

@@ -54,7 +54,8 @@ def _pattern(texture: np.ndarray, coords: np.ndarray) -> np.ndarray:
     phase = 2.0 * np.pi * coords
     stripes = 0.5 + 0.5 * np.tanh(3.0 * np.sin(phase[:, 0] + 0.7 * phase[:, 2]))
     checker = 0.5 + 0.5 * np.tanh(4.0 * np.sin(phase[:, 0]) * np.sin(phase[:, 1]) * np.sin(phase[:, 2] + 0.5))
-    mottled = 0.5 + 0.25 * (np.sin(phase[:, 0] + 1.3 * phase[:, 1]) + np.sin(0.8 * phase[:, 2] - 1.1 * phase[:, 0] + 2.0))
+    x, y, z = phase[:, 0], phase[:, 1], phase[:, 2]
+    mottled = 0.5 + 0.25 * (np.sin(x + 1.3 * y) + np.sin(0.8 * z - 1.1 * x + 2.0))
     table = np.stack([np.zeros(len(coords)), stripes, checker, mottled], -1)
     return np.take_along_axis(table, texture[:, None], -1)[:, 0]
 
@@ -121,7 +122,8 @@ class Backdrop:
         azimuth = np.arctan2(points[:, 1], points[:, 0])
         z = points[:, 2]
         p0, p1, p2 = self.phases
-        line = self.skyline_height * (1.0 + 0.35 * np.sin(self.bumps * azimuth + p0) + 0.2 * np.sin(2.3 * self.bumps * azimuth + p1))
+        waves = 0.35 * np.sin(self.bumps * azimuth + p0) + 0.2 * np.sin(2.3 * self.bumps * azimuth + p1)
+        line = self.skyline_height * (1.0 + waves)
         up = np.clip(z / (0.8 * self.radius), 0.0, 1.0)[:, None]
         sky = (1.0 - up) * np.array(self.sky) + up * np.array(self.zenith)
         detail = 0.8 + 0.2 * np.sin(37.0 * azimuth + p2) * np.sin(1.3 * z)

@@ -1,7 +1,7 @@
 """The UniSynth renderer: one exact ray per pixel, and every ground truth from the same hit.
 
-The caster finds each ray's first surface (ground, backdrop, or the primitives of instances whose
-bounding sphere the ray crosses). From the hit point come the colour (texture in the surface's
+The caster finds each ray's first surface: ground, backdrop, or a solid (capsule or box), each
+solid tested only on the rays near its bounding sphere. From the hit point come the colour (texture in the surface's
 own frame, Lambertian shading), the z-depth, the instance, the body part and its UV, and the flow:
 the point's body-frame coordinates are carried to the next time's pose of the same body and
 projected by the next time's camera.
@@ -29,44 +29,69 @@ class Frame:
     uv: np.ndarray  # (H, W, 2) float32
 
 
-def cast(world: World, posed: Posed, radius: float, origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First-hit distance (N,) and primitive id (N,) of rays from `origin` along `dirs` (N, 3)."""
+def _background(origin: np.ndarray, dirs: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
     t = intersect.ground(origin, dirs)
     far = intersect.backdrop(origin, dirs, np.zeros(2), radius)
-    prim = np.where(far < t, BACKDROP, GROUND)
-    t = np.minimum(t, far)
-    if world.num_instances == 0:
-        return t, prim
-    crosses = intersect.sphere_overlap(origin, dirs, posed.bounds[:, :3], posed.bounds[:, 3])
-    g = world.capsule
-    for i in range(world.num_instances):
-        rays = np.flatnonzero(crosses[:, i])
+    return np.minimum(t, far), np.where(far < t, BACKDROP, GROUND)
+
+
+def _nearest_solids(
+    world: World, posed: Posed, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray, prim: np.ndarray, candidates
+) -> None:
+    """Lower `t` and set `prim` (N,) in place wherever a solid is nearer; solid s is tested exactly
+    only on the rays `candidates(s)` returns (those near its bounding sphere)."""
+    g, num_caps = world.capsule, world.num_capsules
+    for s in range(len(posed.solid_bounds)):
+        rays = candidates(s)
         if rays.size == 0:
             continue
-        caps, boxes = world.instance_capsules(i + 1), world.instance_boxes(i + 1)
-        hits = [np.full((rays.size, 0), np.inf)]
-        if caps.size:
-            hits.append(intersect.capsules(origin, dirs[rays], posed.capsule_a[caps], posed.capsule_b[caps], g.capsule_radius[caps]))
-        if boxes.size:
-            hits.append(intersect.boxes(origin, dirs[rays], posed.box_rotation[boxes], posed.box_centre[boxes], g.box_half[boxes]))
-        hits = np.concatenate(hits, axis=1)
-        best = hits.argmin(1)
-        best_t = hits[np.arange(rays.size), best]
-        ids = np.concatenate([FIRST_SOLID + caps, FIRST_SOLID + world.num_capsules + boxes])[best]
-        closer = best_t < t[rays]
-        t[rays[closer]] = best_t[closer]
-        prim[rays[closer]] = ids[closer]
+        if s < num_caps:
+            cut = slice(s, s + 1)
+            a, b = posed.capsule_a[cut], posed.capsule_b[cut]
+            hit = intersect.capsules(origin, dirs[rays], a, b, g.capsule_radius[cut])
+        else:
+            cut = slice(s - num_caps, s - num_caps + 1)
+            hit = intersect.boxes(origin, dirs[rays], posed.box_rotation[cut], posed.box_centre[cut], g.box_half[cut])
+        closer = hit[:, 0] < t[rays]
+        t[rays[closer]], prim[rays[closer]] = hit[closer, 0], FIRST_SOLID + s
+
+
+def cast(
+    world: World, posed: Posed, radius: float, origin: np.ndarray, dirs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """First-hit distance (N,) and primitive id (N,) of any rays from `origin` along `dirs` (N, 3)."""
+    t, prim = _background(origin, dirs, radius)
+    near = intersect.sphere_overlap(origin, dirs, posed.solid_bounds[:, :3], posed.solid_bounds[:, 3])
+    _nearest_solids(world, posed, origin, dirs, t, prim, lambda s: np.flatnonzero(near[:, s]))
     return t, prim
 
 
-def _normals(world: World, posed: Posed, backdrop: Backdrop, points: np.ndarray, prim: np.ndarray, local: np.ndarray) -> np.ndarray:
+def cast_pixels(world: World, posed: Posed, radius: float, camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ray directions (H*W, 3), first-hit distance and primitive id (H*W,) of every pixel centre.
+    A solid is tested only on the pixel rectangle its bounding sphere projects into."""
+    dirs = camera.pixel_rays()
+    t, prim = _background(camera.origin, dirs, radius)
+    boxes = camera.sphere_boxes(posed.solid_bounds[:, :3], posed.solid_bounds[:, 3])
+
+    def rectangle(s: int) -> np.ndarray:
+        x0, x1, y0, y1 = boxes[s]
+        return (np.arange(y0, y1)[:, None] * camera.width + np.arange(x0, x1)[None, :]).ravel()
+
+    _nearest_solids(world, posed, camera.origin, dirs, t, prim, rectangle)
+    return dirs, t, prim
+
+
+def _normals(
+    world: World, posed: Posed, backdrop: Backdrop, points: np.ndarray, prim: np.ndarray, local: np.ndarray
+) -> np.ndarray:
     normals = np.zeros_like(points)
     normals[prim == GROUND] = (0.0, 0.0, 1.0)
     back = prim == BACKDROP
     normals[back, :2] = -points[back, :2] / backdrop.radius
     cap = (prim >= FIRST_SOLID) & (prim < FIRST_SOLID + world.num_capsules)
     k = prim[cap] - FIRST_SOLID
-    normals[cap] = intersect.capsule_normals(points[cap], posed.capsule_a[k], posed.capsule_b[k], world.capsule.capsule_radius[k])
+    radius = world.capsule.capsule_radius[k]
+    normals[cap] = intersect.capsule_normals(points[cap], posed.capsule_a[k], posed.capsule_b[k], radius)
     box = prim >= FIRST_SOLID + world.num_capsules
     m = prim[box] - FIRST_SOLID - world.num_capsules
     normals[box] = intersect.box_normals(local[box], posed.box_rotation[m], world.capsule.box_half[m])
@@ -92,11 +117,16 @@ def _uv(world: World, prim: np.ndarray, local: np.ndarray) -> np.ndarray:
 
 
 def render_frame(
-    world: World, backdrop: Backdrop, light: np.ndarray, posed: Posed, posed_next: Posed, camera: Camera, camera_next: Camera
+    world: World,
+    backdrop: Backdrop,
+    light: np.ndarray,
+    posed: Posed,
+    posed_next: Posed,
+    camera: Camera,
+    camera_next: Camera,
 ) -> Frame:
     h, w = camera.height, camera.width
-    dirs = camera.pixel_rays()
-    t, prim = cast(world, posed, backdrop.radius, camera.origin, dirs)
+    dirs, t, prim = cast_pixels(world, posed, backdrop.radius, camera)
     points = camera.origin + t[:, None] * dirs
     bodies = world.prim_body[prim]
     local = body_local(posed, bodies, points)
@@ -142,6 +172,7 @@ def keypoints_2d(world: World, posed: Posed, radius: float, camera: Camera) -> t
     t, owner = t.reshape(z.shape), world.prim_instance[prim].reshape(z.shape)
     tolerance = np.stack([world.movers[p].keypoint_tolerance() for p in range(world.num_figures)])
     figure_ids = np.arange(1, world.num_figures + 1)[:, None]
-    inside = (xy[..., 0] >= -0.5) & (xy[..., 0] < camera.width - 0.5) & (xy[..., 1] >= -0.5) & (xy[..., 1] < camera.height - 0.5)
+    x, y = xy[..., 0], xy[..., 1]
+    inside = (x >= -0.5) & (x < camera.width - 0.5) & (y >= -0.5) & (y < camera.height - 0.5)
     visible = (z > NEAR) & inside & (owner == figure_ids) & (t >= z - tolerance)
     return xy.astype(np.float32), visible

@@ -16,7 +16,16 @@ import numpy as np
 from unityvideo_jax.data.camera import CameraPath
 from unityvideo_jax.data.figures import Figure
 from unityvideo_jax.data.framing import fit_distance
-from unityvideo_jax.data.materials import CHECKER, COLOUR_NAMES, COLOURS, MOTTLED, SKIN_TONES, Backdrop, Material, random_material
+from unityvideo_jax.data.materials import (
+    CHECKER,
+    COLOUR_NAMES,
+    COLOURS,
+    MOTTLED,
+    SKIN_TONES,
+    Backdrop,
+    Material,
+    random_material,
+)
 from unityvideo_jax.data.objects import RigidObject
 from unityvideo_jax.data.world import World
 
@@ -48,7 +57,11 @@ GROUNDS = {  # caption words -> material
     "on sand": Material((0.86, 0.76, 0.55), MOTTLED, 0.8, 0.35, (0.7, 0.58, 0.38)),
     "on a road": Material((0.33, 0.33, 0.35), MOTTLED, 1.5, 0.4, (0.22, 0.22, 0.24)),
 }
-SKIES = (((0.65, 0.8, 0.95), (0.3, 0.5, 0.9)), ((0.8, 0.8, 0.82), (0.6, 0.62, 0.68)), ((0.98, 0.72, 0.45), (0.45, 0.4, 0.65)))
+SKIES = (  # (horizon, zenith): clear, overcast, dusk
+    ((0.65, 0.8, 0.95), (0.3, 0.5, 0.9)),
+    ((0.8, 0.8, 0.82), (0.6, 0.62, 0.68)),
+    ((0.98, 0.72, 0.45), (0.45, 0.4, 0.65)),
+)
 SKYLINES = ((0.12, 0.3, 0.12), (0.42, 0.42, 0.46), (0.55, 0.45, 0.38))
 CAMERA_MOTIONS = ("static", "pan", "truck", "dolly", "orbit", "follow")
 CAMERA_MOTION_WEIGHTS = (0.25, 0.2, 0.2, 0.1, 0.15, 0.1)
@@ -117,7 +130,9 @@ def _path(start: np.ndarray, velocity: np.ndarray) -> np.ndarray:
     return start + np.linspace(-PLANNING_TIME, PLANNING_TIME, 9)[:, None] * velocity
 
 
-def _place(rng: np.random.Generator, velocities: list[np.ndarray], radii: list[float], spread: float) -> list[np.ndarray]:
+def _place(
+    rng: np.random.Generator, velocities: list[np.ndarray], radii: list[float], spread: float
+) -> list[np.ndarray]:
     """Ground positions at time 0 whose paths stay `radius` apart, found by rejection sampling.
 
     The first entity stands at the front (near the stage origin); the others go beside or behind
@@ -146,7 +161,8 @@ def _stage_to_world(yaw: float) -> np.ndarray:
 
 def _headings(rng: np.random.Generator, count: int) -> np.ndarray:
     """Stage headings: mostly across the view, some toward or away, groups often walk together."""
-    choices = np.array([0.0, np.pi, 0.0, np.pi, np.pi / 2, -np.pi / 2, np.pi / 4, 3 * np.pi / 4, -np.pi / 4, -3 * np.pi / 4])
+    across, along, diagonal = [0.0, np.pi, 0.0, np.pi], [np.pi / 2, -np.pi / 2], [np.pi / 4, 3 * np.pi / 4]
+    choices = np.array(across + along + diagonal + [-d for d in diagonal])
     if count > 1 and rng.random() < 0.5:
         return np.full(count, rng.choice(choices[:4])) + rng.normal(0, 0.1, count)
     return rng.choice(choices, count) + rng.normal(0, 0.1, count)
@@ -185,7 +201,7 @@ def sample_scene(family: str, seed: int) -> Scene:
                         int(rng.integers(3, 10)), tuple(rng.uniform(0, 2 * np.pi, 3)))  # fmt: skip
     ground_words = str(rng.choice(list(GROUNDS)))
     sun_azimuth, sun_elevation = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 1.2)
-    light = np.array([np.cos(sun_azimuth) * np.cos(sun_elevation), np.sin(sun_azimuth) * np.cos(sun_elevation), np.sin(sun_elevation)])
+    light = np.array([np.cos(sun_azimuth), np.sin(sun_azimuth), np.tan(sun_elevation)]) * np.cos(sun_elevation)
     share = float(rng.uniform(*spec.share))
     view = fit_distance(World.of(figures, objects, GROUNDS[ground_words]), view, backdrop.radius, share, closest)
     camera = _motion(rng, view, closest, figures)

@@ -27,45 +27,35 @@ def limb_half_width(width: int) -> float:
     return max(0.5, 0.5 * width / 64)
 
 
-def _segment_distance(pixels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance (N, S) from pixel centres (N, 2) to segments a -> b (S, 2)."""
-    step = b - a
-    along = np.clip(((pixels[:, None] - a) * step).sum(-1) / np.maximum((step * step).sum(-1), 1e-9), 0.0, 1.0)
-    return np.linalg.norm(pixels[:, None] - (a + along[..., None] * step), axis=-1)
-
-
-def _paint(canvas: np.ndarray, pixels: np.ndarray, distance: np.ndarray, reach: float, colours: np.ndarray) -> None:
-    """Colour each pixel with the last shape (column) within `reach` of it, as if drawn in order."""
-    inside = distance <= reach
-    if inside.size == 0 or not inside.any():
+def _stroke(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, reach: float, colour: np.ndarray) -> None:
+    """Paint every pixel whose centre lies within `reach` of the segment a -> b (a disc if a == b);
+    only the segment's bounding rectangle is examined."""
+    h, w = canvas.shape[:2]
+    x0, y0 = np.maximum(np.floor(np.minimum(a, b) - reach), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(np.maximum(a, b) + reach) + 1, (w, h)).astype(int)
+    if x0 >= x1 or y0 >= y1:
         return
-    last = inside.shape[1] - 1 - inside[:, ::-1].argmax(1)
-    hit = inside.any(1)
-    canvas.reshape(-1, 3)[hit] = colours[last[hit]]
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    offset = np.stack([xs, ys], -1) - a
+    step = b - a
+    along = np.clip((offset @ step) / max(float(step @ step), 1e-9), 0.0, 1.0)
+    inside = np.linalg.norm(offset - along[..., None] * step, axis=-1) <= reach
+    canvas[y0:y1, x0:x1][inside] = colour
 
 
-def draw_skeletons(keypoints: np.ndarray, visibility: np.ndarray, kinds: tuple[str, ...], height: int, width: int) -> np.ndarray:
+def draw_skeletons(
+    keypoints: np.ndarray, visibility: np.ndarray, kinds: tuple[str, ...], height: int, width: int
+) -> np.ndarray:
     """uint8 video (F, H, W, 3) of figures' keypoints (F, P, 17, 2) with visibility (F, P, 17)."""
-    frames = keypoints.shape[0]
-    video = np.zeros((frames, height, width, 3), np.uint8)
-    ys, xs = np.mgrid[0:height, 0:width]
-    pixels = np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float64)
-    for f in range(frames):
-        starts, ends, limb_colours = [], [], []
+    video = np.zeros((keypoints.shape[0], height, width, 3), np.uint8)
+    keypoints = keypoints.astype(np.float64)
+    for f, canvas in enumerate(video):
         for p, kind in enumerate(kinds):
             for k, (i, j) in enumerate(LIMBS[kind]):
                 if visibility[f, p, i] and visibility[f, p, j]:
-                    starts.append(keypoints[f, p, i])
-                    ends.append(keypoints[f, p, j])
-                    limb_colours.append(LIMB_COLOURS[k])
-        if starts:
-            distance = _segment_distance(pixels, np.array(starts), np.array(ends))
-            _paint(video[f], pixels, distance, limb_half_width(width), np.array(limb_colours))
-        p_idx, j_idx = np.nonzero(visibility[f])
-        if len(p_idx):
-            centres = keypoints[f, p_idx, j_idx].astype(np.float64)
-            distance = np.linalg.norm(pixels[:, None] - centres[None], axis=-1)
-            _paint(video[f], pixels, distance, joint_radius(width), JOINT_COLOURS[j_idx])
+                    _stroke(canvas, keypoints[f, p, i], keypoints[f, p, j], limb_half_width(width), LIMB_COLOURS[k])
+        for p, j in zip(*np.nonzero(visibility[f])):
+            _stroke(canvas, keypoints[f, p, j], keypoints[f, p, j], joint_radius(width), JOINT_COLOURS[j])
     return video
 
 
@@ -82,12 +72,13 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
         blobs, count = ndimage.label(mask, structure=in_plane)
         if count == 0:
             continue
-        ids = np.arange(1, count + 1)
-        area = ndimage.sum_labels(mask, blobs, ids)
-        centroids = np.array(ndimage.center_of_mass(mask, blobs, ids)).reshape(-1, 3)  # (frame, y, x)
-        for (f, y, x), a in zip(centroids, area):
+        f, y, x = np.nonzero(mask)
+        blob = blobs[f, y, x] - 1
+        area = np.bincount(blob, minlength=count)
+        centroids = np.stack([np.bincount(blob, c, count) / area for c in (f, x, y)], -1)  # (frame, x, y)
+        for (frame, cx, cy), a in zip(centroids, area):
             if a >= min_area:
-                per_frame[int(round(f))][j].append(np.array([x, y]))
+                per_frame[int(round(frame))][j].append(np.array([cx, cy]))
     most = max([1] + [len(c) for frame in per_frame for c in frame])
     joints = np.zeros((frames, NUM_KEYPOINTS, most, 2), np.float32)
     found = np.zeros((frames, NUM_KEYPOINTS, most), bool)

@@ -111,7 +111,9 @@ def decode_densepose(video: np.ndarray, median: int = 1) -> dict[str, np.ndarray
 
 
 # Skeleton.
-def render_skeleton(keypoints: np.ndarray, visibility: np.ndarray, figure_kinds: tuple[str, ...], size: tuple[int, int]) -> np.ndarray:
+def render_skeleton(
+    keypoints: np.ndarray, visibility: np.ndarray, figure_kinds: tuple[str, ...], size: tuple[int, int]
+) -> np.ndarray:
     return draw_skeletons(np.asarray(keypoints), np.asarray(visibility, bool), tuple(figure_kinds), *size)
 
 
@@ -129,7 +131,9 @@ def _size(arrays: Mapping[str, Any]) -> tuple[int, int]:
     for name in ("rgb", "depth", "instances", "parts", "flow", "uv"):
         if name in arrays:
             return tuple(np.shape(arrays[name])[1:3])
-    raise ValueError("skeleton rendering needs the frame size: pass `size` = (height, width) or a per-pixel array such as `rgb`")
+    raise ValueError(
+        "skeleton rendering needs the frame size: pass `size` = (height, width) or a per-pixel array such as `rgb`"
+    )
 
 
 RENDERERS: dict[str, Callable[[Mapping[str, Any]], np.ndarray]] = {
@@ -148,8 +152,13 @@ DECODERS: dict[str, Callable[[np.ndarray], dict[str, np.ndarray]]] = {
     "skeleton": decode_skeleton,
     "densepose": decode_densepose,
 }
-NEEDS = {"depth": ("depth",), "flow": ("flow",), "segmentation": ("instances",), "skeleton": ("keypoints", "visibility"),
-         "densepose": ("parts", "uv")}  # fmt: skip
+NEEDS = {
+    "depth": ("depth",),
+    "flow": ("flow",),
+    "segmentation": ("instances",),
+    "skeleton": ("keypoints", "visibility"),
+    "densepose": ("parts", "uv"),
+}
 
 
 def _arrays(clip_or_arrays: Any) -> Mapping[str, Any]:

@@ -27,7 +27,7 @@ class Posed:
     capsule_b: np.ndarray  # (K, 3)
     box_rotation: np.ndarray  # (M, 3, 3)
     box_centre: np.ndarray  # (M, 3)
-    bounds: np.ndarray  # (I, 4) bounding sphere (centre, radius) per instance
+    solid_bounds: np.ndarray  # (K + M, 4) bounding sphere (centre, radius) per capsule, then box
     keypoints: np.ndarray  # (P, 17, 3) world keypoints per figure
 
 
@@ -104,28 +104,12 @@ class World:
         b = np.einsum("kij,kj->ki", rot[cb], g.capsule_b) + pos[cb]
         box_rot, box_centre = rot[g.box_body], pos[g.box_body]
         kps = np.stack(keypoints) if keypoints else np.zeros((0, 17, 3))
-        return Posed(rot, pos, a, b, box_rot, box_centre, self._bounds(a, b, box_centre), kps)
-
-    def _bounds(self, a: np.ndarray, b: np.ndarray, box_centre: np.ndarray) -> np.ndarray:
-        """A bounding sphere per instance: centre of its primitives' extremes, radius to reach all."""
-        g = self.capsule
-        bounds = np.zeros((self.num_instances, 4))
-        box_reach = np.linalg.norm(g.box_half, axis=-1)
-        for i in range(self.num_instances):
-            cap = self.capsule_instance == i + 1
-            box = self.box_instance == i + 1
-            points = np.concatenate([a[cap], b[cap], box_centre[box]])
-            reach = np.concatenate([g.capsule_radius[cap], g.capsule_radius[cap], box_reach[box]])
-            centre = 0.5 * (points.min(0) + points.max(0))
-            bounds[i, :3] = centre
-            bounds[i, 3] = (np.linalg.norm(points - centre, axis=-1) + reach).max() + 1e-3
-        return bounds
-
-    def instance_capsules(self, instance: int) -> np.ndarray:
-        return np.flatnonzero(self.capsule_instance == instance)
-
-    def instance_boxes(self, instance: int) -> np.ndarray:
-        return np.flatnonzero(self.box_instance == instance)
+        cap_reach = 0.5 * np.linalg.norm(b - a, axis=-1) + g.capsule_radius
+        bounds = np.concatenate([
+            np.concatenate([0.5 * (a + b), cap_reach[:, None]], -1),
+            np.concatenate([box_centre, np.linalg.norm(g.box_half, axis=-1)[:, None]], -1),
+        ])  # fmt: skip
+        return Posed(rot, pos, a, b, box_rot, box_centre, bounds + [0, 0, 0, 1e-6], kps)
 
 
 def _capsule_rows(g: Geometry):
