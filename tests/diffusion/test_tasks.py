@@ -16,12 +16,12 @@ def test_route_follows_the_design_table():
     t = jnp.array([0.3, 0.4, 0.5, 0.6])
     t2 = jnp.array([0.9, 0.9, 0.9, 0.1])
     t_rgb, t_aux, w_rgb, w_aux = tasks.route(task, t, t2, "shared")
-    np.testing.assert_array_equal(t_rgb, [0.3, 0.0, 0.5, 0.6])
-    np.testing.assert_array_equal(t_aux, [0.3, 0.4, 0.0, 0.6])
+    np.testing.assert_array_equal(t_rgb, np.float32([0.3, 0.0, 0.5, 0.6]))
+    np.testing.assert_array_equal(t_aux, np.float32([0.3, 0.4, 0.0, 0.6]))
     np.testing.assert_array_equal(w_rgb, [1, 0, 1, 1])
     np.testing.assert_array_equal(w_aux, [1, 1, 0, 1])
     _, t_aux, _, _ = tasks.route(task, t, t2, "independent")
-    np.testing.assert_array_equal(t_aux, [0.9, 0.4, 0.0, 0.1])  # only joint samples take t'
+    np.testing.assert_array_equal(t_aux, np.float32([0.9, 0.4, 0.0, 0.1]))  # only joint samples take t'
     with pytest.raises(ValueError, match="joint_timesteps='both'"):
         tasks.route(task, t, t2, "both")
 
