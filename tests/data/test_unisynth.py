@@ -65,8 +65,10 @@ def test_each_family_renders_every_ground_truth(family):
 def test_unknown_family_raises_naming_it_and_the_valid_ones():
     with pytest.raises(ValueError, match="'five_person'.*single_person.*quadruped"):
         render_clip("five_person", seed=0)
-    with pytest.raises(ValueError, match="frames"):
+    with pytest.raises(ValueError, match="frames=0"):
         render_clip("objects", seed=0, frames=0)
+    with pytest.raises(ValueError, match="seed=-1"):
+        render_clip("objects", seed=-1)
 
 
 def test_same_seed_gives_the_same_clip_and_other_seeds_differ():
@@ -207,3 +209,24 @@ def test_caption_describes_the_scene():
     objects = render_clip("objects", seed=1, frames=1, height=16, width=16).caption
     assert "people" in two or two.count("person") == 2
     assert any(word in objects for word in ("ball", "box", "pillar")) and "person" not in objects
+
+
+def test_caption_directions_match_the_flow():
+    """Under a static camera, "walks right" means the figure's pixels flow right; a camera that
+    pans or moves right makes the ground and backdrop flow left."""
+    checked = 0
+    for seed in range(40):
+        scene = scene_lib.sample_scene("single_person", seed)
+        if scene.camera.motion not in ("static", "pan", "truck"):
+            continue
+        clip = render_scene(scene, frames=2, height=48, width=48)
+        text = clip.caption
+        if scene.camera.motion == "static" and (" walks right" in text or " walks left" in text):
+            person = clip.flow[0, ..., 0][clip.instances[0] == 1]
+            assert np.sign(person.mean()) == (1 if " walks right" in text else -1), text
+            checked += 1
+        if scene.camera.motion != "static":
+            background = clip.flow[0, ..., 0][clip.instances[0] == 0]
+            assert np.sign(background.mean()) == (-1 if text.rstrip(".").endswith("right") else 1), text
+            checked += 1
+    assert checked >= 8

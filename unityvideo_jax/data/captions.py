@@ -9,7 +9,7 @@ import numpy as np
 from unityvideo_jax.data.camera import look_rotation, motion_phrase
 from unityvideo_jax.data.scene import Scene
 
-COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
+COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 PLURALS = {"human": ("person", "people"), "quadruped": ("dog", "dogs")}
 VERBS = {"human": ("walks", "walk"), "quadruped": ("trots", "trot")}
 OBJECT_VERBS = {"ball": "rolls", "box": "slides", "pillar": "slides"}
@@ -23,6 +23,16 @@ def _direction(velocity: np.ndarray, right: np.ndarray, forward: np.ndarray) -> 
     return "away from the camera" if along > 0 else "toward the camera"
 
 
+def _counted(words: list[str]) -> list[str]:
+    """Identical phrases merged with a count: "a teal box", "a teal box" -> "two teal boxes"."""
+    merged = []
+    for phrase in dict.fromkeys(words):
+        n = words.count(phrase)
+        noun = phrase.split(" ", 1)[1]
+        merged.append(phrase if n == 1 else f"{COUNT_WORDS.get(n, str(n))} {noun}{'es' if noun.endswith('x') else 's'}")
+    return merged
+
+
 def _join(phrases: list[str]) -> str:
     return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
@@ -32,7 +42,7 @@ def caption(scene: Scene) -> str:
     right, forward = rotation[:, 0], rotation[:, 2]
     walks = [(f, _direction(f.ground_point(1.0) - f.ground_point(0.0), right, forward)) for f in scene.figures]
     moving = [o for o in scene.objects if np.hypot(*o.velocity) > 0]
-    still = [o.words for o in scene.objects if np.hypot(*o.velocity) == 0]
+    still = _counted([o.words for o in scene.objects if np.hypot(*o.velocity) == 0])
     rolls = [
         f"{o.words} {OBJECT_VERBS[o.shape]} {_direction(np.array([*o.velocity, 0.0]), right, forward)}" for o in moving
     ]
@@ -51,7 +61,8 @@ def caption(scene: Scene) -> str:
         if rolls:
             text += f" while {_join(rolls)}"
     elif still:
-        text = f"{_join(still)} {'stands' if len(still) == 1 else 'stand'} {scene.ground_words}"
+        one = len(still) == 1 and still[0].startswith(("a ", "an "))
+        text = f"{_join(still)} {'stands' if one else 'stand'} {scene.ground_words}"
         text += f" while {_join(rolls)}" if rolls else ""
     else:
         text = _join(rolls) + f" {scene.ground_words}"

@@ -47,12 +47,12 @@ def frame_times(frames: int) -> np.ndarray:
     return (np.arange(frames + 1) - (frames - 1) / 2.0) * FRAME_TIME
 
 
-def _check(family: str, frames: int, height: int, width: int) -> None:
+def _check(family: str, seed: int, frames: int, height: int, width: int) -> None:
     if family not in FAMILY_SPECS:
         raise ValueError(f"unknown family {family!r}: expected one of {', '.join(FAMILIES)}")
-    for name, value in (("frames", frames), ("height", height), ("width", width)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name}={value!r}: expected a positive integer")
+    for name, value, least in (("seed", seed, 0), ("frames", frames, 1), ("height", height, 1), ("width", width, 1)):
+        if not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name}={value!r}: expected an integer >= {least}")
 
 
 def render_scene(scene: Scene, frames: int, height: int, width: int) -> Clip:
@@ -85,5 +85,5 @@ def render_scene(scene: Scene, frames: int, height: int, width: int) -> Clip:
 
 def render_clip(family: str, seed: int, frames: int = 9, height: int = 64, width: int = 64) -> Clip:
     """A clip of scene family `family` (one of FAMILIES) drawn from `seed`."""
-    _check(family, frames, height, width)
+    _check(family, seed, frames, height, width)
     return render_scene(sample_scene(family, seed), frames, height, width)
