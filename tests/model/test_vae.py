@@ -21,7 +21,7 @@ from unityvideo_jax.convert.vae_diffusers import (
     name_table,
 )
 from unityvideo_jax.model.vae import WAN21_VAE, WAN22_VAE, WanVAE, config_from_diffusers, get_vae_config
-from unityvideo_jax.model.vae_tiling import VAETiling
+from unityvideo_jax.model.vae_tiling import VAETiling, tiled_decode
 
 TOLERANCE = 1e-4  # max abs difference, relative to the reference output's RMS
 
@@ -45,6 +45,7 @@ FRAME_SIZE = {"wan2.1": (16, 16), "wan2.2": (32, 32)}
 # Overlapping tiles along one axis per variant: Wan2.1 across the width, Wan2.2 (whose encoder
 # tiles the 2x2-patchified frame) across the height. Full tiles have the shapes of the 9-frame
 # whole-video calls of `test_chunked_coding_equals_whole_video`, so only edge tiles compile anew.
+# (The 2D stitching order is tested on its own, with a cheap stand-in decoder.)
 TILED = {
     "wan2.1": ((16, 40), VAETiling(tile_height=16, tile_width=16, stride_height=16, stride_width=8)),
     "wan2.2": ((64, 32), VAETiling(tile_height=32, tile_width=32, stride_height=16, stride_width=32)),
@@ -167,6 +168,36 @@ def test_tiled_matches_diffusers_tiled(pair):
     with torch.no_grad():
         untiled_mean = ref.encode(video).latent_dist.mean
     assert _scaled_error(_ours_to_numpy(mean), untiled_mean) > 1e-2
+
+
+class _StandInDecoder(torch.nn.Module):
+    """A cheap decoder whose output depends on the whole tile (x8 nearest upsampling scaled by the
+    frame's mean), so overlapping tiles disagree and the blending shows."""
+
+    def forward(self, x, feat_cache=None, feat_idx=None, first_chunk=False):
+        y = x[:, :3] * (1 + x.mean(dim=(3, 4), keepdim=True)[:, :3])
+        return y.repeat_interleave(8, dim=3).repeat_interleave(8, dim=4)
+
+
+def _stand_in_decode(z):
+    y = (z * (1 + z.mean(axis=(2, 3), keepdims=True)))[..., :3]
+    return jnp.repeat(jnp.repeat(y, 8, axis=2), 8, axis=3)
+
+
+def test_tile_stitching_matches_diffusers_on_a_2d_grid():
+    """7 x 6 tiles whose overlap (16 of 24 pixels) exceeds half a tile: every tile is blended with
+    upper and left neighbours that were blended before it, in diffusers' order."""
+    ref = AutoencoderKLWan(**TINY["wan2.1"])
+    ref.decoder, ref.post_quant_conv = _StandInDecoder(), torch.nn.Identity()
+    ref.enable_tiling(24, 24, 8, 8)
+    latent = 0.3 * torch.randn(1, 4, 2, 7, 6, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        expected = ref.decode(latent).sample.numpy()
+    tiling = VAETiling(tile_height=24, tile_width=24, stride_height=8, stride_width=8)
+    stitched = _ours_to_numpy(tiled_decode(_stand_in_decode, _torch_to_ours(latent), tiling, 8, 1))
+    assert stitched.shape == expected.shape == (1, 3, 2, 56, 48)
+    assert np.abs(stitched).max() < 1  # nothing hidden by diffusers' clamp
+    assert _scaled_error(stitched, expected) <= 1e-6
 
 
 def test_normalize_matches_wan_pipelines(pair):
