@@ -195,7 +195,7 @@ def sample_scene(family: str, seed: int) -> Scene:
     )
     objects = tuple(dataclasses.replace(o, root=tuple(to_world @ p)) for o, p in zip(objects, stage_p[len(drafts) :]))
     tops = [f.size * (1.0 if f.kind == "human" else 1.5) for f in figures] + [o.top for o in objects]
-    view, closest = _view(rng, yaw, stage_p, stage_v, radii, tops, to_world, len(figures))
+    view, closest, hero = _view(rng, yaw, stage_p, stage_v, radii, tops, to_world, len(figures))
     sky, zenith = SKIES[rng.integers(len(SKIES))]
     backdrop = Backdrop(sky, zenith, SKYLINES[rng.integers(len(SKYLINES))], float(rng.uniform(3, 10)),
                         int(rng.integers(3, 10)), tuple(rng.uniform(0, 2 * np.pi, 3)))  # fmt: skip
@@ -204,12 +204,13 @@ def sample_scene(family: str, seed: int) -> Scene:
     light = np.array([np.cos(sun_azimuth), np.sin(sun_azimuth), np.tan(sun_elevation)]) * np.cos(sun_elevation)
     share = float(rng.uniform(*spec.share))
     view = fit_distance(World.of(figures, objects, GROUNDS[ground_words]), view, backdrop.radius, share, closest)
-    camera = _motion(rng, view, closest, figures)
+    camera = _motion(rng, view, closest, figures[hero] if figures else None)
     return Scene(family, figures, objects, camera, GROUNDS[ground_words], ground_words, backdrop, light)
 
 
-def _view(rng, yaw, stage_p, stage_v, radii, tops, to_world, num_figures) -> tuple[CameraPath, float]:
-    """A static camera aimed at the hero at time 0, and the nearest it may come to its target.
+def _view(rng, yaw, stage_p, stage_v, radii, tops, to_world, num_figures) -> tuple[CameraPath, float, int]:
+    """A static camera aimed at the hero at time 0, the nearest it may come to its target, and
+    the hero's index.
 
     The hero is the figure (or, without figures, the entity) that comes closest to the camera
     side of the stage, so nothing stands between them and the camera can close in."""
@@ -221,12 +222,13 @@ def _view(rng, yaw, stage_p, stage_v, radii, tops, to_world, num_figures) -> tup
     distance = max(closest, max(tops) / 2 / np.tan(fov / 2))
     aim = rng.uniform(0.45, 0.75) if num_figures else rng.uniform(0.35, 0.6)  # people: often upper-body shots
     target = np.array([*(to_world @ stage_p[hero]), aim * tops[hero]])
-    return CameraPath("static", target, yaw, pitch, float(distance), fov, 0.0), float(closest)
+    return CameraPath("static", target, yaw, pitch, float(distance), fov, 0.0), float(closest), hero
 
 
-def _motion(rng, path: CameraPath, closest: float, figures: tuple[Figure, ...]) -> CameraPath:
+def _motion(rng, path: CameraPath, closest: float, lead: Figure | None) -> CameraPath:
+    """The static view set moving; "follow" keeps pace with the `lead` figure (trucks without one)."""
     motion = str(rng.choice(CAMERA_MOTIONS, p=np.array(CAMERA_MOTION_WEIGHTS) / sum(CAMERA_MOTION_WEIGHTS)))
-    if motion == "follow" and not figures:
+    if motion == "follow" and lead is None:
         motion = "truck"
     rates = {"static": 0.0, "pan": rng.uniform(0.08, 0.25), "truck": rng.uniform(0.25, 0.7),
              "dolly": rng.uniform(0.2, 0.5), "orbit": rng.uniform(0.1, 0.3), "follow": 1.0}  # fmt: skip
@@ -236,6 +238,5 @@ def _motion(rng, path: CameraPath, closest: float, figures: tuple[Figure, ...]) 
         rate = float(np.clip(rate, -0.5, slack / PLANNING_TIME))
     follow = None
     if motion == "follow":
-        lead = figures[0]
         follow = lead.speed * np.array([np.cos(lead.heading), np.sin(lead.heading), 0.0])
     return dataclasses.replace(path, motion=motion, rate=rate, follow_velocity=follow)
