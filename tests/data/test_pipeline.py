@@ -75,7 +75,7 @@ def test_unisynth_in_memory_batch_follows_the_contract():
 
     config = get_config("tiny")
     d = config.data
-    d.frames, d.height, d.width, d.global_batch = 5, 16, 16, 4
+    d.frames, d.height, d.width, d.global_batch, d.text_len = 5, 16, 16, 4, 128
     iterator = make_iterator(config, process_index=0, process_count=1)
     batch = take(iterator, 1)[0]
     assert set(batch) == KEYS
@@ -93,7 +93,8 @@ def test_unisynth_in_memory_batch_follows_the_contract():
     np.testing.assert_array_equal(batch["rgb"][2], pixel.encode(clip.rgb))
     aux = modalities.render(modalities.get(int(batch["modality"][2])).name, clip)
     np.testing.assert_array_equal(batch["aux"][2], pixel.encode(aux))
-    embedding = text_encoder(d.text_encoder, d.text_len).encode_one(clip.caption)
+    embedding = text_encoder(d.text_encoder).encode_one(clip.caption)
+    assert len(embedding) < d.text_len
     np.testing.assert_allclose(batch["text"][2, : len(embedding)], embedding, rtol=1e-6)
     assert not batch["text"][2, len(embedding) :].any()
 

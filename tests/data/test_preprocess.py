@@ -15,6 +15,7 @@ from unityvideo_jax.data import preprocess as preprocess_lib
 from unityvideo_jax.data import records
 from unityvideo_jax.data.writer import DatasetWriter
 
+pytestmark = pytest.mark.filterwarnings("ignore:os.fork")  # imageio writes through a fork+exec'd ffmpeg
 FRAMES, SIZE = 5, 16
 COLUMNS = ["video", "prompt", "depth", "raft", "segmentation", "source"]
 GOOD = {0: "objects", 1: "two_person", 3: "two_person", 6: "objects", 8: "two_person"}

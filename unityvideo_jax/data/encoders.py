@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 
 VideoEncoder = Callable[[np.ndarray], np.ndarray]
+# Records keep up to this many caption tokens (the encoders' limit); a config keeps its text_len first.
+STORED_TEXT_LEN = 512
 VAE_SCALE = {"wan21": 8, "wan22": 16}  # spatial downsampling; both are 4x in time
 VAE_CHANNELS = {"pixel": 12, "wan21": 16, "wan22": 48}
 
@@ -64,12 +66,12 @@ def stored_video_shape(latent: str, frames: int, height: int, width: int) -> tup
 
 
 @functools.lru_cache(maxsize=2)
-def text_encoder(name: str, max_len: int, weights: str | None = None):
+def text_encoder(name: str, weights: str | None = None):
     """A `TextEncoder` (model/text.py) by name, cached per process (workers load their own)."""
     from unityvideo_jax.model import text
 
     if name == "minilm":
-        return text.minilm_encoder(max_len=min(max_len, 512))
+        return text.minilm_encoder(max_len=STORED_TEXT_LEN)
     if name == "umt5":
         if not weights:
             raise ValueError(
@@ -77,5 +79,5 @@ def text_encoder(name: str, max_len: int, weights: str | None = None):
                 "and tokenizer/) with --text-encoder DIR"
             )
         root = Path(weights)
-        return text.umt5_encoder(root / "text_encoder", root / "tokenizer", max_len=max_len)
+        return text.umt5_encoder(root / "text_encoder", root / "tokenizer", max_len=STORED_TEXT_LEN)
     raise ValueError(f"config.data.text_encoder={name!r}: expected one of minilm, umt5")

@@ -1,4 +1,4 @@
-"""One host's sample `j` as training arrays: plan it (mixing.py), read it, draw its modality, encode.
+"""One host's sample `j`: plan it (mixing.py), read it, draw its modality; `collate` makes the batch.
 
 Host h of P takes positions [h b, (h + 1) b) of every global batch (b = B / P), so two hosts read
 disjoint samples and together exactly the single-host batch. Each source is one Grain dataset of
@@ -55,11 +55,24 @@ class SampleLoader:
         choices = self.mixer.choices(self.mixer.stage_at(step), source)
         record, modality = self._read(source, k, choices, step, position)
         return {
-            "rgb": self._latent(record[records.RGB]),
-            "aux": self._latent(record[records.video_key(modality)]),
-            "modality": np.int32(modality),
+            "rgb": record[records.RGB],
+            "aux": record[records.video_key(modality)],
+            "modality": modality,
             "text": self._text(record),
-            "source": np.int32(source),
+            "source": source,
+        }
+
+    def collate(self, samples: list[dict]) -> dict:
+        """Samples as stored -> the float32 batch; each array is written once, straight into place."""
+        text = np.zeros((len(samples), self.text_len, self.text_dim), np.float32)
+        for row, sample in zip(text, samples):
+            row[: len(sample["text"])] = sample["text"]
+        return {
+            "rgb": self._latents([s["rgb"] for s in samples]),
+            "aux": self._latents([s["aux"] for s in samples]),
+            "modality": np.array([s["modality"] for s in samples], np.int32),
+            "text": text,
+            "source": np.array([s["source"] for s in samples], np.int32),
         }
 
     def _read(self, source: int, k: int, choices: tuple, step: int, position: int) -> tuple[dict, int]:
@@ -89,16 +102,20 @@ class SampleLoader:
         if video.shape != self.video_shape or (self.pixel and video.dtype != np.uint8):
             raise records.RecordError(f"video is {video.dtype} {video.shape}, expected {self.video_shape}")
 
-    def _latent(self, video: np.ndarray) -> np.ndarray:
-        return pixel.encode(video) if self.pixel else np.asarray(video, np.float32)
+    def _latents(self, videos: list[np.ndarray]) -> np.ndarray:
+        if self.pixel:
+            return pixel.encode(np.stack(videos))
+        out = np.empty((len(videos),) + self.video_shape, np.float32)
+        for row, video in zip(out, videos):
+            row[...] = video
+        return out
 
     def _text(self, record: dict) -> np.ndarray:
+        """The first text_len token embeddings, as stored (the config may keep fewer than a record has)."""
         tokens = record["text"][: self.text_len]
         if tokens.shape[1] != self.text_dim:
             raise ValueError(
                 f"record {record['id']!r} has {tokens.shape[1]}-wide text embeddings but config.model.text_dim is "
                 f"{self.text_dim}: preprocess with the config's text encoder (config.data.text_encoder)"
             )
-        out = np.zeros((self.text_len, self.text_dim), np.float32)
-        out[: len(tokens)] = tokens
-        return out
+        return tokens

@@ -45,7 +45,7 @@ def _init_worker(index: int, count: int) -> None:
 
 def _dataset(loader: SampleLoader, workers: int, start_step: int) -> grain.IterDataset:
     samples = grain.MapDataset.range(start_step * loader.batch, sys.maxsize).map(loader)
-    batches = samples.batch(loader.batch, drop_remainder=True)
+    batches = samples.batch(loader.batch, drop_remainder=True, batch_fn=loader.collate)
     read = grain.ReadOptions(num_threads=READ_THREADS, prefetch_buffer_size=PREFETCH_BATCHES)
     dataset = batches.to_iter_dataset(read)
     if workers > 0:

@@ -39,7 +39,7 @@ class _Encoders:
     def __init__(self, config, vae: str | None, text_weights: str | None):
         d = config.data
         self.video = encoders.video_encoder(d.latent, vae)
-        self.text = encoders.text_encoder(d.text_encoder, d.text_len, text_weights)
+        self.text = encoders.text_encoder(d.text_encoder, text_weights)
         if self.text.dim != config.model.text_dim:
             raise ValueError(
                 f"text encoder {d.text_encoder} is {self.text.dim} wide but config.model.text_dim is "

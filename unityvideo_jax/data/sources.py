@@ -84,14 +84,14 @@ class SynthRecords:
         d = config.data
         self.family, self.shape = family, (d.frames, d.height, d.width)
         self.modality_names = tuple(modalities.get(m).name for m in d.source_modalities[family])
-        self.text = (d.text_encoder, d.text_len)
+        self.text_encoder = d.text_encoder
 
     def __len__(self) -> int:
         return SYNTH_CLIPS
 
     def __getitem__(self, index: int) -> dict:
         clip = render_clip(self.family, int(index), *self.shape)
-        embedding = encoders.text_encoder(*self.text).encode_one(clip.caption)
+        embedding = encoders.text_encoder(self.text_encoder).encode_one(clip.caption)
         record_id = f"{self.family}/{index}"
         return clip_record(clip, text=embedding, record_id=record_id, modality_names=self.modality_names, truth=False)
 

@@ -33,7 +33,6 @@ class UniSynthConfig(tfds.core.BuilderConfig):
     width: int = 64
     clips_per_family: int = 256
     text_encoder: str = "minilm"
-    text_len: int = 512
 
 
 def _tensor(shape, dtype) -> tfds.features.Tensor:
@@ -101,7 +100,7 @@ class UniSynth(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, family: str):
         c = self.builder_config
-        text = encoders.text_encoder(c.text_encoder, c.text_len)
+        text = encoders.text_encoder(c.text_encoder)
         for seed in range(c.clips_per_family):
             clip = render_clip(family, seed, c.frames, c.height, c.width)
             record = clip_record(
