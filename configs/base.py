@@ -102,6 +102,12 @@ def get_base_config() -> ml_collections.ConfigDict:
     # Curriculum: stages switch at step boundaries (no recompilation: only the data changes).
     t.curriculum = ()  # e.g. ((0, ("depth", "flow", "densepose"), ("single_person",)), (16000, (), ()))
 
+    i = config.infer = ml_collections.ConfigDict()
+    i.steps = 20  # release: Euler over linspace(1, 0, steps + 1), no guidance
+    i.method = "euler"  # euler | heun
+    i.guidance = 1.0  # paper: 7.5
+    i.shift = 1.0  # timestep shift of the sampling grid
+
     p = config.parallel = ml_collections.ConfigDict()
     p.preset = "fsdp"
     p.devices = 0  # how many of the devices to use (0: all of them)

@@ -130,7 +130,38 @@ def _train(argv: list[str]) -> int:
     return 0
 
 
+def _sample(argv: list[str]) -> int:
+    from unityvideo_jax.diffusion.tasks import TASKS
+    from unityvideo_jax.modalities import NAMES
+
+    parser = argparse.ArgumentParser(prog="unityvideo sample", description="Run one of the three tasks.")
+    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--modality", required=True, help=f"one of {', '.join(NAMES)}")
+    parser.add_argument("--prompt", default=None, help="the caption (joint, condition; optional for estimate)")
+    parser.add_argument("--input", default=None, help="RGB video (estimate) or modality video (condition)")
+    parser.add_argument("--checkpoint", required=True, help="a training run's checkpoints/ or a converted checkpoint")
+    parser.add_argument("--output", required=True, help="FILE.mp4; FILE.rgb.mp4, FILE.<modality>.mp4, FILE.json too")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (paper: 7.5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--method", default="euler", choices=("euler", "heun"))
+    parser.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")
+    args = parser.parse_args(argv)
+    from unityvideo_jax import modalities
+    from unityvideo_jax.infer.files import sample_to_files
+    from unityvideo_jax.infer.pipeline import Pipeline
+
+    modalities.index(args.modality)  # fail before loading anything
+    pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema)
+    record = sample_to_files(pipeline, args.task, args.modality, args.output, prompt=args.prompt,
+                             input_path=args.input, steps=args.steps, guidance=args.cfg, seed=args.seed,
+                             method=args.method)
+    print(f"wrote {', '.join(record['files'].values())} ({record['timings']['total_s']:.1f} s)")
+    return 0
+
+
 VERBS = {
+    "sample": (_sample, "one task end to end: --task joint|estimate|condition --modality NAME --checkpoint DIR"),
     "train": (_train, "train or resume: --config NAME|FILE --workdir DIR [--config.train.steps=N ...]"),
     "info": (_info, "parameter counts per part of a config, without allocating weights"),
     "convert": (_convert, "PyTorch weights (release or diffusers safetensors) -> an Orbax checkpoint"),

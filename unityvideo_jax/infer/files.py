@@ -1,0 +1,52 @@
+"""`unityvideo sample`'s work: read the input video, run one task, write the videos and a JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from unityvideo_jax import modalities
+from unityvideo_jax.infer.pipeline import Pipeline
+from unityvideo_jax.infer.video import side_by_side, write_mp4
+
+
+def read_input(path: str, config) -> np.ndarray:
+    """An input video resampled to the config's frames and size: uint8 (1, F, H, W, 3)."""
+    from unityvideo_jax.data.video_io import VideoError, read_video, sample_frames
+
+    d = config.data
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--input {path} does not exist")
+    try:
+        video = sample_frames(read_video(path, d.height, d.width), d.frames, path)
+    except VideoError as err:
+        raise ValueError(f"--input: {err}") from None
+    return video[None]
+
+
+def sample_to_files(pipeline: Pipeline, task: str, modality: str, output: str, *, prompt: str | None = None,
+                    input_path: str | None = None, steps: int = 20, guidance: float = 1.0, seed: int = 0,
+                    method: str = "euler") -> dict:
+    """Run one task and write OUTPUT (RGB | modality side by side), OUTPUT.rgb.mp4, OUTPUT.<modality>.mp4
+    and OUTPUT.json (task, modality, prompt, seed, steps, timings). Returns the JSON record."""
+    name = modalities.get(modality).name
+    if task in ("estimate", "condition") and not input_path:
+        what = "an RGB video" if task == "estimate" else f"a {name} visualisation video"
+        raise ValueError(f"--task {task} needs --input: pass {what}")
+    given = read_input(input_path, pipeline.config) if input_path else None
+    out = pipeline.run(task, name, prompt=prompt, video=given if task == "estimate" else None,
+                       condition=given if task == "condition" else None, steps=steps, guidance=guidance,
+                       seed=seed, method=method)
+    output = Path(output)
+    stem = output.with_suffix("")
+    files = {
+        "side_by_side": str(write_mp4(output, side_by_side(out.rgb[0], out.aux[0]))),
+        "rgb": str(write_mp4(f"{stem}.rgb.mp4", out.rgb[0])),
+        name: str(write_mp4(f"{stem}.{name}.mp4", out.aux[0])),
+    }
+    record = dict(task=task, modality=name, prompt=prompt, input=input_path, seed=seed, steps=steps,
+                  guidance=guidance, method=method, config=pipeline.config.name, files=files, timings=out.timings)
+    Path(f"{stem}.json").write_text(json.dumps(record, indent=2))
+    return record

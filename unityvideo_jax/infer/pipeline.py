@@ -1,0 +1,145 @@
+"""The three tasks end to end: text/video/modality in, videos out, with one set of weights.
+
+    pipe = Pipeline.from_checkpoint("runs/demo/checkpoints")
+    out = pipe.run("estimate", "depth", video=rgb_uint8, prompt="a person walks")
+    out.aux  # uint8 (B, F, H, W, 3): the depth visualisation
+
+The task decides which stream starts from noise (see diffusion/samplers.py); the denoising loop
+is one jitted function per (task, shape, steps, method, guidance).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from unityvideo_jax import modalities
+from unityvideo_jax.diffusion.conditioning import step_constants, text_encoder
+from unityvideo_jax.diffusion.samplers import METHODS, sample
+from unityvideo_jax.diffusion.tasks import TASKS
+from unityvideo_jax.infer.latents import latent_space
+from unityvideo_jax.model.dit import UnityDiT
+
+
+@dataclasses.dataclass
+class Output:
+    rgb: np.ndarray  # uint8 (B, F, H, W, 3): generated for joint/condition, the input for estimate
+    aux: np.ndarray  # uint8 (B, F, H, W, 3): the modality visualisation (the input for condition)
+    timings: dict
+
+
+class Pipeline:
+    def __init__(self, config, params):
+        self.config = config
+        abstract = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
+        self._graphdef = nnx.graphdef(abstract)
+        self.params = params
+        self.latents = latent_space(config)
+        self.text = text_encoder(config)
+        self.constants = step_constants(config)
+
+    @classmethod
+    def from_checkpoint(cls, directory: str, *, ema: bool = True) -> "Pipeline":
+        """A run's latest checkpoint (EMA weights when it has them and `ema`) or a converted one."""
+        from unityvideo_jax.convert import params_io
+
+        config = params_io.load_config(directory)
+        item = params_io.EMA_ITEM if ema and params_io.has_item(directory, params_io.EMA_ITEM) else params_io.PARAMS_ITEM
+        abstract = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
+        try:
+            params = params_io.load_params(directory, nnx.to_pure_dict(nnx.state(abstract, nnx.Param)), item=item)
+        except (KeyError, TypeError) as err:  # noqa: BLE001 - shapes or names that do not fit the saved config
+            raise ValueError(f"checkpoint {directory} does not match its own config {config.name!r}: {err}") from err
+        return cls(config, params)
+
+    def run(self, task: str, modality, *, prompt=None, video=None, condition=None, steps: int = 20,
+            guidance: float = 1.0, seed: int = 0, method: str = "euler", samples: int = 1) -> Output:
+        """Run `task` for a batch; see the module docstring. `samples` > 1 averages that many draws."""
+        start = time.perf_counter()
+        if task not in TASKS:
+            raise ValueError(f"task={task!r}: expected one of {', '.join(TASKS)}")
+        if method not in METHODS:
+            raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+        given = {"estimate": ("video", video), "condition": ("condition", condition)}.get(task)
+        if given is not None and given[1] is None:
+            raise ValueError(f"task {task!r} needs --input: pass {given[0]}= a uint8 (B, F, H, W, 3) video")
+        batch = self._batch_size(video if video is not None else condition, prompt, modality)
+        ids = self._modality_ids(modality, batch)
+        rgb, aux = self._inputs(batch, video, condition)
+        captions = [prompt] * batch if prompt is None or isinstance(prompt, str) else list(prompt)
+        text, _ = self.text.encode(["" if c is None else c for c in captions])
+        t_encode = time.perf_counter()
+        draws = []
+        for k in range(samples):
+            draws.append(self._generate(
+                self.params, jnp.asarray(rgb), jnp.asarray(aux), jnp.asarray(text),
+                self.constants.prompts[jnp.asarray(ids)], jnp.asarray(ids), jax.random.key(seed + k),
+                self.constants.empty_text, task=task, steps=steps, method=method, guidance=float(guidance),
+                shift=float(self.config.infer.shift),
+            ))
+        out_rgb = np.mean([np.asarray(d[0]) for d in draws], axis=0)
+        out_aux = np.mean([np.asarray(d[1]) for d in draws], axis=0)
+        t_sample = time.perf_counter()
+        result = Output(
+            rgb=video if task == "estimate" else self.latents.decode(out_rgb),
+            aux=condition if task == "condition" else self.latents.decode(out_aux),
+            timings={},
+        )
+        end = time.perf_counter()
+        result.timings = dict(encode_s=t_encode - start, sample_s=t_sample - t_encode, decode_s=end - t_sample,
+                              total_s=end - start)
+        return result
+
+    def _batch_size(self, video, prompt, modality) -> int:
+        for value in (video, prompt, modality):
+            if value is not None and not isinstance(value, (str, int)) and hasattr(value, "__len__"):
+                return len(value)
+        return 1
+
+    def _modality_ids(self, modality, batch: int) -> np.ndarray:
+        names = [modality] * batch if isinstance(modality, (str, int)) else list(modality)
+        if len(names) != batch:
+            raise ValueError(f"{len(names)} modalities for a batch of {batch}: pass one per sample or one for all")
+        ids = []
+        for m in names:
+            ids.append(modalities.index(m) if isinstance(m, str) else int(m))
+            modalities.get(ids[-1])  # raises for an unknown id
+        return np.array(ids, np.int32)
+
+    def _inputs(self, batch: int, video, condition):
+        d = self.config.data
+        expected = (d.frames, d.height, d.width, 3)
+        for name, value in (("video", video), ("condition", condition)):
+            if value is not None and tuple(np.shape(value)[1:]) != expected:
+                raise ValueError(
+                    f"{name} has shape {np.shape(value)}: this checkpoint's config expects (B, {d.frames}, {d.height}, "
+                    f"{d.width}, 3) uint8 frames; resample the video to {d.frames} frames of {d.height}x{d.width}"
+                )
+        blank = np.zeros((batch,) + expected, np.uint8)
+        rgb = self.latents.encode(np.asarray(video if video is not None else blank, np.uint8))
+        aux = self.latents.encode(np.asarray(condition if condition is not None else blank, np.uint8))
+        return rgb, aux
+
+    @functools.partial(jax.jit, static_argnums=(0,), static_argnames=("task", "steps", "method", "guidance", "shift"))
+    def _generate(self, params, rgb, aux, text, aux_text, modality, key, empty_text, *, task, steps, method,
+                  guidance, shift):
+        b = rgb.shape[0]
+
+        def velocity(r, a, t_r, t_a):
+            # merged here, inside the sampler's loop: NNX modules must not cross trace levels
+            model = nnx.merge(self._graphdef, params)
+            if guidance == 1.0:
+                return model(r, a, t_r, t_a, text, aux_text, modality)
+            two = lambda x: jnp.concatenate([x, x], axis=0)  # noqa: E731
+            uncond = jnp.broadcast_to(empty_text, text.shape)
+            v_r, v_a = model(two(r), two(a), two(t_r), two(t_a), jnp.concatenate([text, uncond]), two(aux_text),
+                             two(modality))
+            mix = lambda v: v[b:] + guidance * (v[:b] - v[b:])  # noqa: E731
+            return mix(v_r), mix(v_a)
+
+        return sample(velocity, rgb, aux, task, key, steps=steps, method=method, shift_value=shift)
