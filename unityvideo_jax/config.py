@@ -33,3 +33,21 @@ def get_config(name: str) -> ml_collections.ConfigDict:
             raise ValueError(f"unknown config {name!r}: expected one of {', '.join(available())}")
         module = importlib.import_module(f"{CONFIG_PACKAGE}.{name}")
     return module.get_config()
+
+
+def with_defaults(saved) -> ml_collections.ConfigDict:
+    """A config saved by an older version, completed with today's defaults for keys it lacks."""
+    from unityvideo_jax.configs.base import get_base_config
+
+    config = get_base_config()
+
+    def merge(into, values):
+        for key, value in values.items():
+            if isinstance(value, (dict, ml_collections.ConfigDict)) and isinstance(into.get(key), ml_collections.ConfigDict):
+                merge(into[key], value)
+            else:
+                into[key] = tuple(value) if isinstance(value, list) else value
+
+    with config.unlocked():
+        merge(config, saved)
+    return config

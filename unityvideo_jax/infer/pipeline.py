@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from unityvideo_jax import modalities
+from unityvideo_jax.config import with_defaults
 from unityvideo_jax.diffusion.conditioning import step_constants, text_encoder
 from unityvideo_jax.diffusion.samplers import METHODS, sample
 from unityvideo_jax.diffusion.tasks import TASKS
@@ -48,7 +49,7 @@ class Pipeline:
         """A run's latest checkpoint (EMA weights when it has them and `ema`) or a converted one."""
         from unityvideo_jax.convert import params_io
 
-        config = params_io.load_config(directory)
+        config = with_defaults(params_io.load_config(directory))
         item = params_io.EMA_ITEM if ema and params_io.has_item(directory, params_io.EMA_ITEM) else params_io.PARAMS_ITEM
         abstract = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
         try:

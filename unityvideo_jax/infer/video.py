@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ def write_mp4(path, frames: np.ndarray, fps: int = 8) -> Path:
     frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]  # yuv420p needs even sizes
 
     def write(tmp):
+        warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)  # ffmpeg is fork+exec'd
         writer = imageio_ffmpeg.write_frames(tmp, (frames.shape[2], frames.shape[1]), fps=fps, quality=8,
                                              macro_block_size=1, pix_fmt_out="yuv420p")
         writer.send(None)
