@@ -160,8 +160,43 @@ def _sample(argv: list[str]) -> int:
     return 0
 
 
+def _eval(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="unityvideo eval", description="Score a checkpoint on held-out UniSynth clips.")
+    parser.add_argument("--checkpoint", required=True, help="a training run's checkpoints/ or a converted checkpoint")
+    parser.add_argument("--families", default="single_person,two_person,objects,mixed",
+                        help="comma-separated UniSynth families (zero-shot: three_person,quadruped)")
+    parser.add_argument("--count", type=int, default=4, help="held-out clips per family")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--samples", type=int, default=1, help="draws averaged per prediction")
+    parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale")
+    parser.add_argument("--seed", type=int, default=0, help="which held-out clips (and sampling noise)")
+    parser.add_argument("--batch", type=int, default=8, help="(clip, modality) pairs per pipeline call")
+    parser.add_argument("--tasks", default="estimate,condition,joint", help="comma-separated subset of the tasks")
+    parser.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")
+    parser.add_argument("--output", required=True, help="folder for results.json, results.md and the plots")
+    args = parser.parse_args(argv)
+    import os
+
+    from unityvideo_jax.eval.evaluate import evaluate, parse_families, parse_tasks
+
+    families, tasks = parse_families(args.families), parse_tasks(args.tasks)  # fail before loading anything
+    if "://" not in args.checkpoint and not os.path.isdir(args.checkpoint):
+        raise FileNotFoundError(f"--checkpoint {args.checkpoint} is not a directory: pass a run's checkpoints/ folder")
+    from unityvideo_jax.eval.report import write_report
+    from unityvideo_jax.infer.pipeline import Pipeline
+
+    pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema)
+    results = evaluate(pipeline, pipeline.config, families, args.count, args.seed, args.steps, args.samples,
+                       guidance=args.cfg, batch=args.batch, tasks=tasks,
+                       log=lambda message: print(message, file=sys.stderr))
+    written = write_report(results, args.output)
+    print(f"wrote {', '.join(str(p) for p in written.values())}")
+    return 0
+
+
 VERBS = {
     "sample": (_sample, "one task end to end: --task joint|estimate|condition --modality NAME --checkpoint DIR"),
+    "eval": (_eval, "score a checkpoint on held-out UniSynth clips: --checkpoint DIR --output DIR [--families ...]"),
     "train": (_train, "train or resume: --config NAME|FILE --workdir DIR [--config.train.steps=N ...]"),
     "info": (_info, "parameter counts per part of a config, without allocating weights"),
     "convert": (_convert, "PyTorch weights (release or diffusers safetensors) -> an Orbax checkpoint"),

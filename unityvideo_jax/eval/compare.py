@@ -1,0 +1,69 @@
+"""Several evaluation results side by side: the table an ablation prints.
+
+`comparison_rows(runs)` lines up, for every (task, family, modality) the runs share, each
+modality's headline numbers: the estimation metric, the conditional generation's consistency and
+warping error, and the joint generation's flicker. `comparison_table(runs)` is that as markdown, the
+best run in bold, with the average-map baseline (from the first run that has it) beside the runs.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from unityvideo_jax.eval.report import bold_best, format_number, best, metric_label
+from unityvideo_jax.eval.scores import HEADLINE
+
+# (task, metric or None for the modality's headline metric, scope or None for the table's scope);
+# joint generation has no ground-truth layout, so its flicker exists on all pixels only.
+COMPARED = (("estimate", None, None), ("condition", None, None), ("condition", "warp_error", None),
+            ("joint", "flicker", "all"))
+
+
+def _lookup(results: dict, task: str, family: str, modality: str, method: str, scope: str, metric: str):
+    entry = results["tasks"].get(task, {}).get(family, {}).get(modality, {})
+    return entry.get(method, {}).get(scope, {}).get(metric)
+
+
+def _keys(runs: Mapping[str, dict]) -> list[tuple[str, str, str]]:
+    """(task, family, modality) in first-seen order over all runs."""
+    seen: dict = {}
+    for results in runs.values():
+        for task, by_family in results["tasks"].items():
+            for family, by_modality in by_family.items():
+                seen.update(dict.fromkeys((task, family, m) for m in by_modality))
+    return list(seen)
+
+
+def comparison_rows(runs: Mapping[str, dict], scope: str = "object") -> list[dict]:
+    """[{task, family, modality, metric, scope, values: {run: value}, average: value or None, best: run}]."""
+    if len(runs) < 1:
+        raise ValueError("comparison needs at least one evaluation result ({name: results})")
+    rows = []
+    keys = _keys(runs)
+    for task, fixed, fixed_scope in COMPARED:
+        for key_task, family, modality in keys:
+            if key_task != task:
+                continue
+            metric, where = fixed or HEADLINE[modality], fixed_scope or scope
+            values = {name: _lookup(r, task, family, modality, "model", where, metric) for name, r in runs.items()}
+            if all(v is None for v in values.values()):
+                continue
+            averages = [_lookup(r, task, family, modality, "average", where, metric) for r in runs.values()]
+            top = best(list(values.values()), metric)
+            rows.append(dict(task=task, family=family, modality=modality, metric=metric, scope=where, values=values,
+                             average=next((a for a in averages if a is not None), None),
+                             best=next((n for n, v in values.items() if v is not None and v == top), None)))
+    return rows
+
+
+def comparison_table(runs: Mapping[str, dict], scope: str = "object") -> str:
+    """Markdown comparison of two or more evaluation results {run name: evaluate() result}."""
+    names = list(runs)
+    header = ["task", "family", "modality", "metric", "scope"] + names + ["average map"]
+    lines = ["↓ lower is better; best run in bold; the average map uses no input.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in comparison_rows(runs, scope):
+        cells = bold_best([row["values"][n] for n in names], row["metric"])
+        lines.append(f"| {row['task']} | {row['family']} | {row['modality']} | {metric_label(row['metric'])} | {row['scope']} | "
+                     + " | ".join(cells) + f" | {format_number(row['average'])} |")
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""An evaluation result (evaluate.py) as results.json, results.md and PNG plots.
+
+The markdown leads with the verdict the evaluation exists for: per family and modality, the model
+against the average-map baseline on object pixels. Then one table per task with every metric on
+both scopes, the best value of each metric and scope in bold (↓: lower is better).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from unityvideo_jax import modalities
+from unityvideo_jax.eval.metrics import LOWER_IS_BETTER
+from unityvideo_jax.eval.scores import HEADLINE, SCOPES
+
+TASK_TITLES = {
+    "estimate": "Modality estimation (RGB -> modality)",
+    "condition": "Conditional generation (modality -> RGB); consistency = the modality estimated back from it",
+    "joint": "Joint generation (text -> RGB + modality)",
+}
+TASK_METHODS = {"estimate": ("model", "constant", "average"), "condition": ("model", "real"), "joint": ("model", "real")}
+
+
+def format_number(value) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def metric_label(metric: str) -> str:
+    return f"{metric} ↓" if metric in LOWER_IS_BETTER else metric
+
+
+def best(values: list, metric: str) -> float | None:
+    """The best of `values` (None skipped) for `metric`'s direction."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    return min(present) if metric in LOWER_IS_BETTER else max(present)
+
+
+def bold_best(values: list, metric: str) -> list[str]:
+    """Formatted values, the best in bold when it is the only best."""
+    top = best(values, metric)
+    unique = sum(v == top for v in values if v is not None) == 1 and len(values) > 1
+    return [f"**{format_number(v)}**" if unique and v == top else format_number(v) for v in values]
+
+
+def _metrics_of(entry: dict, methods: tuple[str, ...]) -> list[str]:
+    names: dict[str, None] = {}
+    for method in methods:
+        for scope in SCOPES:
+            names.update(dict.fromkeys(entry.get(method, {}).get(scope, {})))
+    return list(names)
+
+
+def _value(entry: dict, method: str, scope: str, metric: str):
+    return entry.get(method, {}).get(scope, {}).get(metric)
+
+
+def task_table(task: str, results: dict) -> str:
+    """Markdown: one row per (family, modality, metric), a column per (scope, method)."""
+    methods = TASK_METHODS[task]
+    header = ["family", "modality", "clips", "metric"] + [f"{m} ({s})" for s in SCOPES for m in methods]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for family, by_modality in results["tasks"].get(task, {}).items():
+        for modality, entry in by_modality.items():
+            for metric in _metrics_of(entry, methods):
+                cells = []
+                for scope in SCOPES:
+                    cells += bold_best([_value(entry, m, scope, metric) for m in methods], metric)
+                lines.append(f"| {family} | {modality} | {entry['clips']} | {metric_label(metric)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdict_table(results: dict, scope: str = "object") -> str:
+    """Markdown: each modality's headline estimation metric, model against the average map."""
+    lines = [f"| family | modality | metric | model | average map | constant | model beats the average map ({scope}) |",
+             "|---|---|---|---|---|---|---|"]
+    for family, by_modality in results["tasks"].get("estimate", {}).items():
+        for modality, entry in by_modality.items():
+            metric = HEADLINE[modality]
+            model, average, constant = (_value(entry, m, scope, metric) for m in ("model", "average", "constant"))
+            beats = "–" if None in (model, average) else ("yes" if best([model, average], metric) == model and model != average else "no")
+            lines.append(f"| {family} | {modality} | {metric_label(metric)} | {format_number(model)} | {format_number(average)} | "
+                         f"{format_number(constant)} | {beats} |")
+    return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    s = results["settings"]
+    parts = [
+        f"# Evaluation of {s.get('config') or 'a model'} on held-out UniSynth clips",
+        f"{s['count']} clips per family ({', '.join(s['families'])}), seed {s['seed']}; sampler {s['method']}, "
+        f"{s['steps']} steps, guidance {s['guidance']}, {s['samples']} sample(s) averaged. Scopes: all pixels, and "
+        "object pixels (instances > 0). Baselines use no input: `constant` (one training value everywhere) and "
+        f"`average` (the training set's per-pixel map, {s['baseline_clips']} training clips per family). Depth is "
+        "aligned per video by least squares scale and shift in inverse depth.",
+    ]
+    if "estimate" in results["tasks"]:
+        parts += ["## Verdict: model against the average map on object pixels", verdict_table(results)]
+    for task, title in TASK_TITLES.items():
+        if task in results["tasks"]:
+            parts += [f"## {title}", task_table(task, results)]
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in results.get("timings", {}).items())
+    parts += ["## Timings", timings or "–"]
+    return "\n\n".join(parts) + "\n"
+
+
+def _json_ready(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def _bars(axis, groups: list[str], series: dict[str, list], title: str) -> None:
+    width = 0.8 / max(len(series), 1)
+    for k, (name, values) in enumerate(series.items()):
+        xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(groups))]
+        axis.bar(xs, [math.nan if v is None else v for v in values], width, label=name)
+    axis.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=7)
+    axis.set_title(title, fontsize=9)
+
+
+def plot_task(results: dict, task: str, metrics_of, path: Path, columns: int = 5) -> Path | None:
+    """One PNG for `task`: a panel per (scope, modality, metric), grouped bars per family and method.
+    `metrics_of(modality)` lists the metrics a modality's panels show."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_family = results["tasks"].get(task, {})
+    shown = {m for entry in by_family.values() for m in entry}
+    panels = [(scope, m, metric) for scope in SCOPES for m in modalities.NAMES if m in shown for metric in metrics_of(m)]
+    if not panels:
+        return None
+    methods = TASK_METHODS[task]
+    columns = min(columns, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
+    for axis, (scope, modality, metric) in zip(axes.flat, panels):
+        families = [f for f, entry in by_family.items() if modality in entry]
+        series = {m: [_value(by_family[f][modality], m, scope, metric) for f in families] for m in methods}
+        _bars(axis, families, series, f"{modality}: {metric_label(metric)} ({scope})")
+    for axis in axes.flat[len(panels):]:
+        axis.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+PLOTTED = {
+    "estimate": lambda modality: (HEADLINE[modality],),
+    "condition": lambda modality: ("warp_error", HEADLINE[modality]),
+    "joint": lambda modality: ("flicker",),
+}
+
+
+def write_report(results: dict, directory: str | Path) -> dict[str, Path]:
+    """Write results.json, results.md and <task>.png into `directory`; returns their paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = {"json": directory / "results.json", "markdown": directory / "results.md"}
+    written["json"].write_text(json.dumps(_json_ready(results), indent=1))
+    written["markdown"].write_text(markdown(results))
+    for task, metrics_of in PLOTTED.items():
+        png = plot_task(results, task, metrics_of, directory / f"{task}.png")
+        if png is not None:
+            written[task] = png
+    return written

@@ -1,0 +1,86 @@
+"""One prediction of a modality, scored against its clip's ground truth on both scopes.
+
+A prediction is the dict a decoder returns (`modalities.decode(name, video)`), so a model's
+rendering and a baseline's map go through the same scoring. Scopes: "all" pixels, and "object"
+pixels (instances > 0: figures and objects). Keypoints lie on figures, so the two scopes give the
+same PCK; the "all" scope adds `joint_precision` (spurious joints on the background lower it).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from unityvideo_jax import modalities
+from unityvideo_jax.data.unisynth import Clip
+from unityvideo_jax.eval import metrics
+
+SCOPES = ("all", "object")
+# The number a table or plot shows first for each modality.
+HEADLINE = {
+    "depth": "abs_rel",
+    "flow": "epe",
+    "segmentation": "miou",
+    "skeleton": "pck",
+    "densepose": "body_part_accuracy",
+}
+
+
+def scope_masks(clip: Clip) -> dict[str, np.ndarray]:
+    return {"all": np.ones(clip.instances.shape, bool), "object": clip.instances > 0}
+
+
+def _depth(pred: dict, clip: Clip, mask: np.ndarray, scope: str) -> dict[str, float]:
+    aligned = metrics.align_depth(pred["depth"], clip.depth, metrics.valid_depth(clip.depth))
+    return metrics.depth_errors(aligned, clip.depth, mask)
+
+
+def _flow(pred: dict, clip: Clip, mask: np.ndarray, scope: str) -> dict[str, float]:
+    return {"epe": metrics.end_point_error(pred["flow"], clip.flow, mask)}
+
+
+def _segmentation(pred: dict, clip: Clip, mask: np.ndarray, scope: str) -> dict[str, float]:
+    return metrics.segmentation_scores(pred["instances"], clip.instances, mask)
+
+
+def _skeleton(pred: dict, clip: Clip, mask: np.ndarray, scope: str) -> dict[str, float]:
+    found = metrics.keypoint_scores(pred["joints"], pred["found"], clip.keypoints, clip.visibility)
+    return found if scope == "all" else {"pck": found["pck"]}
+
+
+def _densepose(pred: dict, clip: Clip, mask: np.ndarray, scope: str) -> dict[str, float]:
+    return metrics.densepose_scores(pred["parts"], pred["uv"], clip.parts, clip.uv, mask)
+
+
+SCORERS: dict[str, Callable[[dict, Clip, np.ndarray, str], dict[str, float]]] = {
+    "depth": _depth,
+    "flow": _flow,
+    "segmentation": _segmentation,
+    "skeleton": _skeleton,
+    "densepose": _densepose,
+}
+
+
+def score_prediction(modality: str, prediction: dict, clip: Clip) -> dict[str, dict[str, float]]:
+    """{scope: {metric: value}} of a decoded prediction of `modality` for `clip`."""
+    name = modalities.get(modality).name
+    return {scope: SCORERS[name](prediction, clip, mask, scope) for scope, mask in scope_masks(clip).items()}
+
+
+def score_rendering(modality: str, video: np.ndarray, clip: Clip) -> dict[str, dict[str, float]]:
+    """Decode a rendering (uint8 (F, H, W, 3)) of `modality` and score it against `clip`."""
+    return score_prediction(modality, modalities.decode(modality, video), clip)
+
+
+def score_generation(video: np.ndarray, clip: Clip | None) -> dict[str, dict[str, float]]:
+    """Flicker of a generated video, and its warping error under `clip`'s flow when the video should
+    follow `clip` (conditional generation); with no clip only flicker on all pixels is defined."""
+    if clip is None:
+        everything = np.ones(video.shape[:3], bool)
+        return {"all": {"flicker": metrics.flicker(video, everything)}, "object": {"flicker": float("nan")}}
+    visible = metrics.warp_visible(clip.flow, clip.instances, clip.depth)
+    return {
+        scope: {"flicker": metrics.flicker(video, mask), "warp_error": metrics.warping_error(video, clip.flow, visible, mask)}
+        for scope, mask in scope_masks(clip).items()
+    }
