@@ -157,6 +157,8 @@ def test_two_hosts_read_disjoint_halves_of_the_single_host_batch():
         first, second = halves[0][step], halves[1][step]
         assert first["rgb"].shape[0] == second["rgb"].shape[0] == 4
         assert not set(sample_ids(first)) & set(sample_ids(second))
+        for half in (first, second):  # each host's slice is balanced too
+            np.testing.assert_array_equal(np.bincount(half["source"], minlength=4), [1, 1, 1, 1])
         for key in KEYS:
             np.testing.assert_array_equal(np.concatenate([first[key], second[key]]), batch[key])
 

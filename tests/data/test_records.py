@@ -112,7 +112,8 @@ def test_writer_never_rewrites_a_shard_and_clears_unfinished_writes(tmp_path):
     with DatasetWriter(tmp_path, latent="pixel", text_encoder="minilm", shard_size=2) as writer:
         writer.add(make_record(index=1, dtype=np.uint8, truth=False))
     assert finished.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "objects-00000.array_record", "objects-00001.array_record"]
+    names = ["manifest.json", "objects-00000.array_record", "objects-00001.array_record"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
     assert records.from_bytes(
         __import__("grain").sources.ArrayRecordDataSource([str(tmp_path / "objects-00001.array_record")])[0]
     )["id"] == "objects/1"

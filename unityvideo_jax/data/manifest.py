@@ -55,7 +55,7 @@ def load(directory: str | Path) -> Manifest:
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path} not found: point config.data.path at a folder written by `unityvideo preprocess`")
+        raise FileNotFoundError(f"{path} not found: point config.data.path at a `unityvideo preprocess` output folder")
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err}); restore it or preprocess the folder again") from err
     if raw.get("format") != FORMAT:

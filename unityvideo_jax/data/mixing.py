@@ -45,7 +45,7 @@ def _curriculum(config, sources: tuple[str, ...]) -> tuple[Stage, ...]:
         stages.append(Stage(start, chosen, ids))
     starts = [s.start for s in stages]
     if starts[0] != 0 or starts != sorted(set(starts)):
-        raise ValueError(f"config.train.curriculum starts at steps {starts}: the first stage must start at 0, the rest increase")
+        raise ValueError(f"config.train.curriculum starts at steps {starts}: start the first at 0, then increase")
     return tuple(stages)
 
 
@@ -71,7 +71,7 @@ class Mixer:
         self.has = []  # per source: the modality ids it has
         for name in self.sources:
             if name not in data.source_modalities:
-                raise ValueError(f"config.data.source_modalities has no entry for source {name!r}: list its modalities")
+                raise ValueError(f"config.data.source_modalities has no entry for source {name!r}: add its modalities")
             self.has.append(tuple(sorted({modalities.index(m) for m in data.source_modalities[name]})))
         self.stages = _curriculum(config, self.sources)
         for stage in self.stages:

@@ -1,4 +1,6 @@
-"""Real videos -> record shards: `unityvideo preprocess --metadata FILE.csv --root DIR --config NAME --output DIR`.
+"""Real videos -> record shards.
+
+    unityvideo preprocess --metadata FILE.csv --root DIR --config NAME --output DIR
 
 Per metadata row: decode the video and each modality video (video_io.py), check they are aligned,
 encode them with the config's latent space and the prompt with its text encoder (encoders.py),
@@ -67,7 +69,7 @@ def row_record(row: Row, root: Path, source: str, config, coders: _Encoders) -> 
     for name, relative in row.modalities.items():
         video, other = _clip(root / relative, config, SCALER.get(name, "smooth"), name)
         if other != count:
-            raise Rejected(f"{name} video has {other} frames but the video has {count} (first {count} read): not aligned")
+            raise Rejected(f"{name} video has {other} frames but the video has {count}: they are not aligned")
         record[records.video_key(name)] = coders.video(video)
     text = coders.text.encode_one(row.prompt).astype(np.float16)
     record.update(text=text, caption=row.prompt, source=source, id=f"row {row.index}: {row.video}")

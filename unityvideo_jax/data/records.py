@@ -72,7 +72,8 @@ def validate(record: dict) -> None:
         if key.startswith(VIDEO):
             name = key[len(VIDEO) :]
             if name != "rgb" and name not in modalities.NAMES:
-                raise RecordError(f"record field {key!r}: unknown modality; expected one of {', '.join(modalities.NAMES)}")
+                known = ", ".join(modalities.NAMES)
+                raise RecordError(f"record field {key!r}: unknown modality; expected one of {known}")
             if value.dtype.name not in VIDEO_DTYPES or value.ndim != 4:
                 raise RecordError(f"{key} must be a 4-D {'/'.join(VIDEO_DTYPES)} array, got {value.dtype} {value.shape}")
             if value.shape != rgb.shape or value.dtype != rgb.dtype:
@@ -85,7 +86,7 @@ def validate(record: dict) -> None:
                 raise RecordError(f"{key} must be a {spec[1]}-D {spec[0]} array, got {value.dtype} {value.shape}")
         elif key == "text":
             if value.dtype.name not in TEXT_DTYPES or value.ndim != 2:
-                raise RecordError(f"text must be a 2-D float16/float32 array (tokens, width), got {value.dtype} {value.shape}")
+                raise RecordError(f"text must be a 2-D float16/float32 (tokens, width) array, got {value.dtype} {value.shape}")
         else:
             raise RecordError(f"record field {key!r} is not part of the schema")
     if "text" not in record:
