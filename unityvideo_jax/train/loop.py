@@ -73,11 +73,12 @@ def _fingerprint(batch) -> str:
 
 
 def train(config, workdir: str, make_iterator: Callable, *, progress: bool = True, profile: bool = False,
-          record_batches: bool = False) -> RunSummary:
+          record_batches: bool = False, time_budget_s: float | None = None) -> RunSummary:
     """Train `config` in `workdir`, resuming from its latest readable checkpoint.
 
     `make_iterator(config, start_step)` returns this host's batch iterator with Grain's
-    get_state()/set_state(); its state is checkpointed with the train state.
+    get_state()/set_state(); its state is checkpointed with the train state. With
+    `time_budget_s` the run also stops (with a checkpoint) once that much wall time has passed.
     """
     mesh = make_mesh(config.parallel)
     rules = get_rules(config.parallel.preset)
@@ -103,7 +104,8 @@ def train(config, workdir: str, make_iterator: Callable, *, progress: bool = Tru
             make_train_step(graphdef, config, optimizer), donate_argnums=(0,), out_shardings=(shardings, None)
         )
         summary = _run(config, workdir, state, start, iterator, step_fn, constants, mesh, rules, mngr, writer,
-                       progress=progress, profile=profile, record_batches=record_batches)
+                       progress=progress, profile=profile, record_batches=record_batches,
+                       time_budget_s=time_budget_s)
     mngr.wait_until_finished()
     mngr.close()
     writer.close()
@@ -111,7 +113,7 @@ def train(config, workdir: str, make_iterator: Callable, *, progress: bool = Tru
 
 
 def _run(config, workdir, state, start, iterator, step_fn, constants, mesh, rules, mngr, writer, *,
-         progress, profile, record_batches) -> RunSummary:
+         progress, profile, record_batches, time_budget_s=None) -> RunSummary:
     train_cfg = config.train
     total = int(train_cfg.steps)
     window: list[dict] = []
@@ -121,6 +123,7 @@ def _run(config, workdir, state, start, iterator, step_fn, constants, mesh, rule
     bar = tqdm(total=total, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
     begin = time.perf_counter()
     last_log, last_log_step = begin, start
+    end = total
     for step in range(start, total):
         if profile and step == start + 2:
             jax.profiler.start_trace(os.path.join(workdir, "profile"))
@@ -138,32 +141,37 @@ def _run(config, workdir, state, start, iterator, step_fn, constants, mesh, rule
         if profile and step == start + 4:
             jax.block_until_ready(state.step)
             jax.profiler.stop_trace()
-        if done % train_cfg.log_every == 0 or done == total:
-            now = time.perf_counter()
-            scalars = _reduce(jax.device_get(window))
-            t_log = time.perf_counter()
+        out_of_time = time_budget_s is not None and time.perf_counter() - begin >= time_budget_s
+        if out_of_time:
+            end = done
+        if done % train_cfg.log_every == 0 or done == end:
+            fetched = jax.device_get(window)  # waits for the window's steps to finish computing
+            now = t_log = time.perf_counter()
+            scalars = _reduce(fetched)
             rate = (done - last_log_step) / max(now - last_log, 1e-9)
             scalars.update(steps_per_second=rate, tokens_per_second=rate * tokens_per_step,
                            tflops_per_device=rate * flops_per_step / 1e12 / jax.device_count())
             writer.write(done, scalars)
             bar.set_postfix(loss=f"{scalars['loss']:.4f}", steps_s=f"{rate:.2f}", refresh=False)
-            _check_faults(window_flags=[bool(m["finite"]) for m in jax.device_get(window)],
+            _check_faults(window_flags=[bool(m["finite"]) for m in fetched],
                           streak=int(jax.device_get(state.bad_streak)), step=done,
                           limit=int(train_cfg.max_consecutive_bad_steps))
             window = []
             last_log, last_log_step = time.perf_counter(), done
             outside += last_log - t_log
-        if done % train_cfg.checkpoint_every == 0 or done == total:
+        if done % train_cfg.checkpoint_every == 0 or done == end:
             t0 = time.perf_counter()
             checkpoint.save(mngr, state, iterator.get_state(), config)
             outside += time.perf_counter() - t0
         bar.update(1)
+        if out_of_time:
+            break
     jax.block_until_ready(state.step)
     wall = time.perf_counter() - begin
     bar.close()
     if trace is not None:
         trace.close()
-    steps_run = total - start
+    steps_run = end - start
     rate = steps_run / max(wall, 1e-9)
     return RunSummary(state, steps_run, wall, outside, rate, rate * tokens_per_step,
                       rate * flops_per_step / 1e12 / jax.device_count(), step_fn._cache_size())
