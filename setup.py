@@ -28,6 +28,13 @@ setup(
         "numpy>=1.26",
         "safetensors>=0.4",
         "tokenizers>=0.20",  # the packaged MiniLM tokenizer, without transformers
+        "ml_dtypes>=0.5",  # bf16 safetensors read as numpy
+        "tensorflow-datasets>=4.9.10,<5",  # ArrayRecord sources without TensorFlow
+        "array-record>=0.8",
+        "importlib_resources>=6",  # tensorflow-datasets needs it at import time here
+        "tensorboardX>=2.6",  # TensorBoard event files without TensorFlow
+        "matplotlib>=3.8",  # evaluation plots and loss curves
+        "Pillow>=10",  # GIFs
         "tqdm>=4.60",
         "imageio>=2.30",
         "imageio-ffmpeg>=0.5",

@@ -21,7 +21,7 @@ def get_config():
     d.latent = "pixel"
     d.text_encoder = "minilm"
     d.frames, d.height, d.width = 5, 32, 32
-    d.text_len = 32
+    d.text_len = 64  # UniSynth captions run to ~50 MiniLM tokens
     d.global_batch = 8
 
     t = config.train

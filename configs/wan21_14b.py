@@ -10,5 +10,7 @@ def get_config():
     m.dim, m.ffn_dim, m.num_heads, m.num_layers = 5120, 13824, 40, 40
     m.in_channels = m.out_channels = 16
     base.release_flavour(m)
+    config.data.latent = "wan21"
+    config.data.text_encoder = "umt5"
     m.remat_policy = "full"
     return config

@@ -10,4 +10,6 @@ def get_config():
     m.dim, m.ffn_dim, m.num_heads, m.num_layers = 1536, 8960, 12, 30
     m.in_channels = m.out_channels = 16
     base.release_flavour(m)
+    config.data.latent = "wan21"
+    config.data.text_encoder = "umt5"
     return config

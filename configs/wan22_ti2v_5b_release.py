@@ -11,4 +11,7 @@ def get_config():
     m.in_channels = m.out_channels = 48
     base.release_flavour(m)
     m.remat_policy = "full"
+    config.data.latent = "wan22"
+    config.data.text_encoder = "umt5"
+    config.data.frames, config.data.height, config.data.width = 33, 256, 256  # the release's training size
     return config
