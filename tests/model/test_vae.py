@@ -18,7 +18,9 @@ from unityvideo_jax.convert.vae_diffusers import (
     export_diffusers_state,
     import_diffusers_state,
     load_diffusers_vae,
+    load_original_vae,
     name_table,
+    original_name,
 )
 from unityvideo_jax.model.vae import WAN21_VAE, WAN22_VAE, WanVAE, config_from_diffusers, get_vae_config
 from unityvideo_jax.model.vae_tiling import VAETiling, tiled_decode
@@ -333,3 +335,26 @@ def test_rejects_bad_latent_chunking_and_tiling(tiny_vae):
         tiny_vae.decode(jnp.zeros((1, 1, 4, 4, 8)), tiling=VAETiling(32, 32, 24, 16))
     with pytest.raises(ValueError, match="unknown VAE config 'wan3'"):
         get_vae_config("wan3")
+
+
+def test_original_wan21_names_match_diffusers_single_file_conversion():
+    from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
+
+    names = [entry.name for entry in name_table(WAN21_VAE)]
+    converted = convert_wan_vae_to_diffusers({original_name(name, WAN21_VAE): name for name in names})
+    assert converted == {name: name for name in names}
+
+
+def test_loads_an_original_wan_checkpoint(pair, tmp_path):
+    variant, ref, vae = pair
+    original = {original_name(name, vae.config): t for name, t in ref.state_dict().items()}
+    assert len(original) == len(ref.state_dict())
+    torch.save(original, tmp_path / "vae.pth")
+    loaded = load_original_vae(tmp_path / "vae.pth", vae.config)
+    ours = dict(nnx.to_flat_state(nnx.state(vae, nnx.Param)))
+    for path, variable in nnx.to_flat_state(nnx.state(loaded, nnx.Param)):
+        np.testing.assert_array_equal(variable[...], ours[path][...], err_msg=str(path))
+    first = sorted(original)[0]
+    torch.save({**original, "encoder.spare.weight": original[first]}, tmp_path / "extra.pth")
+    with pytest.raises(ValueError, match=r"original Wan VAE weights .* unexpected 1 tensor\(s\): encoder\.spare\.weight"):
+        load_original_vae(tmp_path / "extra.pth", vae.config)

@@ -4,6 +4,10 @@ Our parameter paths mirror diffusers' module names, so the table is generated fr
 'kernel' is PyTorch's 'weight', a resampler's conv is diffusers' `resample.1` (the conv after
 the padding/upsampling op of its nn.Sequential), and each tensor has a layout that says how its
 axes move. Import and export both read the table.
+
+The original Wan checkpoints (`Wan2.1_VAE.pth`, `Wan2.2_VAE.pth`) use other names for the same
+tensors and layouts; `original_name` translates a diffusers name into them (following diffusers'
+own conversion of those files), so they load through the same table.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -167,6 +172,19 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
     return tensors
 
 
+def vae_from_diffusers_tensors(
+    config: WanVAEConfig, tensors: Mapping[str, np.ndarray], source: str = "the weights"
+) -> WanVAE:
+    """A `WanVAE(config)` holding diffusers tensors (e.g. a PyTorch state_dict as numpy)."""
+    params = import_diffusers_state(config, tensors, source=source)
+    vae = _abstract_vae(config)
+    state = nnx.state(vae, nnx.Param)
+    for var_path, variable in nnx.to_flat_state(state):
+        variable.set_value(jnp.asarray(params[tuple(var_path)]))
+    nnx.update(vae, state)
+    return vae
+
+
 def load_diffusers_vae(path: str | Path, *, config: WanVAEConfig | None = None, dtype: str | None = None) -> WanVAE:
     """A `WanVAE` with the weights of a diffusers `AutoencoderKLWan` folder, file or index.
 
@@ -180,10 +198,64 @@ def load_diffusers_vae(path: str | Path, *, config: WanVAEConfig | None = None, 
         config = config_from_diffusers(json.loads(config_file.read_text()))
     if dtype is not None:
         config = dataclasses.replace(config, dtype=dtype)
-    params = import_diffusers_state(config, read_safetensors(path), source=f"the weights at {path}")
-    vae = _abstract_vae(config)
-    state = nnx.state(vae, nnx.Param)
-    for var_path, variable in nnx.to_flat_state(state):
-        variable.set_value(params[tuple(var_path)])
-    nnx.update(vae, state)
-    return vae
+    return vae_from_diffusers_tensors(config, read_safetensors(path), source=f"the weights at {path}")
+
+
+# The original Wan VAE names (wan/modules/vae2_1.py, vae2_2.py), as diffusers converts them.
+_ORIGINAL_RESNET_PARTS = {
+    "norm1": "residual.0",
+    "conv1": "residual.2",
+    "norm2": "residual.3",
+    "conv2": "residual.6",
+    "conv_shortcut": "shortcut",
+}
+_ORIGINAL_MIDDLE = {("resnets", "0"): "middle.0", ("attentions", "0"): "middle.1", ("resnets", "1"): "middle.2"}
+_ORIGINAL_ENDS = {"conv_in": "conv1", "norm_out": "head.0", "conv_out": "head.2"}
+_ORIGINAL_TOP = {"quant_conv": "conv1", "post_quant_conv": "conv2"}
+
+
+def _original_layer(tail: list[str]) -> str:
+    """Inside a residual block ('conv1.weight' -> 'residual.2.weight'); resamplers keep their names."""
+    return ".".join([_ORIGINAL_RESNET_PARTS.get(tail[0], tail[0]), *tail[1:]])
+
+
+def _original_stage_layer(parts: list[str], config: WanVAEConfig) -> str:
+    """A layer of an encoder/decoder stage: 'down_blocks.1.resnets.0.conv1.weight' and the like."""
+    kind, stage, rest = parts[0], int(parts[1]), parts[2:]
+    flat = "downsamples" if kind == "down_blocks" else "upsamples"
+    if kind == "down_blocks" and not config.is_residual:  # Wan2.1's encoder stages are already flat
+        return f"{flat}.{stage}.{_original_layer(rest)}"
+    resnets = config.num_res_blocks + (kind == "up_blocks")
+    if rest[0] == "resnets":
+        index, rest = int(rest[1]), rest[2:]
+    else:  # 'downsampler.*', 'upsampler.*', Wan2.1's 'upsamplers.0.*': the layer after the resnets
+        index, rest = resnets, rest[2:] if rest[0] == "upsamplers" else rest[1:]
+    if config.is_residual:
+        return f"{flat}.{stage}.{flat}.{index}.{_original_layer(rest)}"
+    return f"{flat}.{stage * (resnets + 1) + index}.{_original_layer(rest)}"  # Wan2.1 decoder: one flat list
+
+
+def original_name(name: str, config: WanVAEConfig) -> str:
+    """The original Wan checkpoint's name of diffusers tensor `name`."""
+    parts = name.split(".")
+    if parts[0] in _ORIGINAL_TOP:
+        return ".".join([_ORIGINAL_TOP[parts[0]], *parts[1:]])
+    coder, layer = parts[0], parts[1:]
+    if layer[0] in _ORIGINAL_ENDS:
+        return ".".join([coder, _ORIGINAL_ENDS[layer[0]], *layer[1:]])
+    if layer[0] == "mid_block":
+        return ".".join([coder, _ORIGINAL_MIDDLE[tuple(layer[1:3])], _original_layer(layer[3:])])
+    return f"{coder}.{_original_stage_layer(layer, config)}"
+
+
+def load_original_vae(path: str | Path, config: WanVAEConfig, *, dtype: str | None = None) -> WanVAE:
+    """A `WanVAE` from an original Wan VAE checkpoint (`Wan2.1_VAE.pth` with config
+    get_vae_config('wan2.1'), `Wan2.2_VAE.pth` with 'wan2.2'), read with torch.load(weights_only=True)."""
+    import torch  # noqa: PLC0415  (only this format needs torch)
+
+    if dtype is not None:
+        config = dataclasses.replace(config, dtype=dtype)
+    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+    to_diffusers = {original_name(entry.name, config): entry.name for entry in name_table(config)}
+    tensors = {to_diffusers.get(key, key): value.float().numpy() for key, value in checkpoint.items()}
+    return vae_from_diffusers_tensors(config, tensors, source=f"the original Wan VAE weights at {path}")
