@@ -194,7 +194,29 @@ def _eval(argv: list[str]) -> int:
     return 0
 
 
+def _demo(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="unityvideo demo", description="Data, training, evaluation and a report "
+                                     "on the synthetic world, on a CPU.")
+    parser.add_argument("--output", default="runs/demo", help="the report folder (default runs/demo)")
+    parser.add_argument("--budget-minutes", type=float, default=10.0, help="training wall time (default 10)")
+    parser.add_argument("--budget-steps", type=int, default=None, help="train this many steps instead of a time budget")
+    parser.add_argument("--clips-per-family", type=int, default=256, help="UniSynth training clips per source")
+    parser.add_argument("--eval-count", type=int, default=4, help="held-out clips per family to score")
+    parser.add_argument("--steps", type=int, default=10, help="sampling steps")
+    parser.add_argument("--samples", type=int, default=4, help="estimates averaged per input")
+    parser.add_argument("--no-eval", action="store_true", help="skip the evaluation (videos and curves only)")
+    args = parser.parse_args(argv)
+    from unityvideo_jax.demo import run_demo
+
+    index = run_demo(args.output, budget_minutes=args.budget_minutes, budget_steps=args.budget_steps,
+                     clips_per_family=args.clips_per_family, eval_count=args.eval_count, steps=args.steps,
+                     samples=args.samples, evaluate_model=not args.no_eval)
+    print(f"report: {index}")
+    return 0
+
+
 VERBS = {
+    "demo": (_demo, "build data, train, evaluate and report on the synthetic world (CPU, ~10 minutes)"),
     "sample": (_sample, "one task end to end: --task joint|estimate|condition --modality NAME --checkpoint DIR"),
     "eval": (_eval, "score a checkpoint on held-out UniSynth clips: --checkpoint DIR --output DIR [--families ...]"),
     "train": (_train, "train or resume: --config NAME|FILE --workdir DIR [--config.train.steps=N ...]"),

@@ -1,0 +1,160 @@
+"""`unityvideo demo`: the whole story on a CPU, on the embedded synthetic world.
+
+1. builds a small UniSynth set (ArrayRecord, with exact ground truth and caption embeddings),
+2. trains the tiny two-stream model on all three tasks and five modalities for a bounded budget,
+3. evaluates estimation, conditional generation and joint generation on held-out clips against
+   baselines that see no input (a constant and the training set's average map),
+4. writes a report folder: per-task, per-modality video grids (mp4 and GIF: input | prediction |
+   ground truth), loss curves, the metrics table, and an index.html that shows them all.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from unityvideo_jax import modalities
+from unityvideo_jax.config import get_config
+from unityvideo_jax.infer.video import side_by_side, stack_rows, write_gif, write_mp4
+
+DEMO_CONFIG = "tiny"
+
+
+def demo_config(output: Path, clips_per_family: int):
+    from unityvideo_jax.data.unisynth_tfds import UniSynthConfig, build
+
+    config = get_config(DEMO_CONFIG)
+    d = config.data
+    data = UniSynthConfig(name=f"demo_{d.frames}x{d.height}x{d.width}_{clips_per_family}", frames=d.frames,
+                          height=d.height, width=d.width, clips_per_family=clips_per_family)
+    builder = build(str(output / "data"), data)
+    config.data.path = str(builder.data_path)
+    config.parallel.devices = 1  # a CPU demo: one device
+    return config
+
+
+def loss_curves(metrics_file: Path, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    steps = [r["step"] for r in rows]
+    for key in ("loss", "loss_rgb", "loss_aux"):
+        axes[0].plot(steps, [r.get(key, np.nan) for r in rows], label=key)
+    for task in ("joint", "estimate", "condition"):
+        axes[1].plot(steps, [r.get(f"loss/task/{task}", np.nan) for r in rows], label=task)
+    for ax, title in zip(axes, ("loss per stream", "loss per task")):
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int = 0) -> list[dict]:
+    """One held-out clip per training family; per modality it has: estimate and condition grids, and a
+    joint generation from its caption. Rows: input | prediction | ground truth."""
+    from unityvideo_jax.data.heldout import eval_clips
+    from unityvideo_jax.data.unisynth import TRAIN_FAMILIES
+
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for clip in eval_clips(config, TRAIN_FAMILIES, 1, seed):
+        for name in config.data.source_modalities[clip.family]:
+            truth = modalities.render(name, clip)[None]
+            est = pipeline.run("estimate", name, video=clip.rgb[None], prompt=clip.caption, steps=steps,
+                               samples=samples, seed=seed)
+            cond = pipeline.run("condition", name, condition=truth, prompt=clip.caption, steps=steps, seed=seed)
+            joint = pipeline.run("joint", name, prompt=clip.caption, steps=steps, seed=seed)
+            grids = {
+                "estimate": side_by_side(clip.rgb, est.aux[0], truth[0]),
+                "condition": side_by_side(truth[0], cond.rgb[0], clip.rgb),
+                "joint": side_by_side(joint.rgb[0], joint.aux[0], np.zeros_like(clip.rgb)),
+            }
+            for task, grid in grids.items():
+                stem = out / f"{task}_{clip.family}_{name}"
+                big = grid.repeat(4, axis=1).repeat(4, axis=2)  # 32-pixel clips are tiny on a screen
+                write_mp4(f"{stem}.mp4", big)
+                write_gif(f"{stem}.gif", grid, scale=4)
+                entries.append(dict(task=task, family=clip.family, modality=name, caption=clip.caption,
+                                    mp4=f"{stem.name}.mp4", gif=f"{stem.name}.gif"))
+    return entries
+
+
+def index_html(out: Path, entries: list[dict], summary: dict, metrics_md: str | None) -> Path:
+    rows = []
+    for task, what in (("estimate", "input video | estimated modality | ground truth"),
+                       ("condition", "modality condition | generated video | ground-truth video"),
+                       ("joint", "generated video | generated modality | (no ground truth)")):
+        cells = "".join(
+            f"<figure><img src='videos/{html.escape(e['gif'])}' width='396'><figcaption>{e['family']} / "
+            f"{e['modality']} &middot; <a href='videos/{html.escape(e['mp4'])}'>mp4</a></figcaption></figure>"
+            for e in entries if e["task"] == task
+        )
+        rows.append(f"<h2>{task}: {what}</h2><div class='grid'>{cells}</div>")
+    table = f"<pre>{html.escape(metrics_md)}</pre>" if metrics_md else "<p>(evaluation not run)</p>"
+    page = f"""<!doctype html><html><head><meta charset='utf-8'><title>unityvideo_jax demo</title>
+<style>body{{font-family:sans-serif;margin:2em}} .grid{{display:flex;flex-wrap:wrap;gap:1em}}
+figure{{margin:0}} figcaption{{font-size:12px}} pre{{font-size:12px;background:#f4f4f4;padding:1em}}</style></head>
+<body><h1>unityvideo_jax demo</h1>
+<p>{html.escape(json.dumps(summary))}</p>
+<h2>Loss</h2><img src='loss_curves.png'>
+<h2>Metrics on held-out clips</h2>{table}
+{''.join(rows)}
+</body></html>"""
+    path = out / "index.html"
+    path.write_text(page)
+    return path
+
+
+def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | None = None,
+             clips_per_family: int = 256, eval_count: int = 4, steps: int = 10, samples: int = 4,
+             progress: bool = True, evaluate_model: bool = True) -> Path:
+    """Build data, train, evaluate and report into `output`; returns the index.html path."""
+    from unityvideo_jax.data.pipeline import make_iterator
+    from unityvideo_jax.infer.pipeline import Pipeline
+    from unityvideo_jax.train.loop import train
+
+    out = Path(output).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    start = time.perf_counter()
+    config = demo_config(out, clips_per_family)
+    timings["data_s"] = time.perf_counter() - start
+    if budget_steps is not None:
+        config.train.steps = int(budget_steps)
+    else:
+        config.train.steps = 1_000_000  # the time budget ends the run
+    start = time.perf_counter()
+    summary = train(config, str(out / "run"), lambda c, s: make_iterator(c, start_step=s), progress=progress,
+                    time_budget_s=None if budget_steps is not None else 60.0 * budget_minutes)
+    timings["train_s"] = time.perf_counter() - start
+    pipeline = Pipeline.from_checkpoint(str(out / "run" / "checkpoints"))
+    metrics_md = None
+    if evaluate_model:
+        from unityvideo_jax.eval.evaluate import evaluate
+        from unityvideo_jax.eval.report import markdown, write_report
+
+        start = time.perf_counter()
+        results = evaluate(pipeline, config, count=eval_count, steps=steps, samples=samples)
+        write_report(results, out / "metrics")
+        metrics_md = markdown(results)
+        timings["eval_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    entries = video_grids(pipeline, config, out / "videos", steps, samples)
+    loss_curves(out / "run" / "metrics.jsonl", out / "loss_curves.png")
+    timings["report_s"] = time.perf_counter() - start
+    info = dict(config=config.name, steps=int(summary.state.step), steps_per_second=round(summary.steps_per_second, 2),
+                sampling_steps=steps, averaged_samples=samples, **{k: round(v, 1) for k, v in timings.items()})
+    (out / "summary.json").write_text(json.dumps(info, indent=2))
+    return index_html(out, entries, info, metrics_md)
