@@ -1,0 +1,72 @@
+"""Training throughput on this machine: steps/s, tokens/s, model TFLOP/s and the share of wall time
+spent outside the compiled step (data, logging, checkpointing).
+
+    python benchmarks/train_step.py [--configs tiny,small] [--steps 60] [--data records|memory]
+
+`records` trains from a UniSynth ArrayRecord set written first (what the demo does); `memory`
+renders UniSynth clips on the fly (no files, slower data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+
+from unityvideo_jax import get_config  # noqa: E402
+from unityvideo_jax.data.pipeline import make_iterator  # noqa: E402
+from unityvideo_jax.model.summary import parameter_counts  # noqa: E402
+from unityvideo_jax.train.loop import train  # noqa: E402
+
+SIZES = {
+    "tiny": {},
+    "small": dict(dim=128, ffn_dim=512, num_heads=4, num_layers=4),
+}
+
+
+def run(name: str, steps: int, data: str, workdir: str) -> dict:
+    config = get_config("tiny")
+    config.model.update(**SIZES[name])
+    config.parallel.devices = 1
+    config.train.update(steps=steps, log_every=20, checkpoint_every=steps // 2)
+    if data == "records":
+        from unityvideo_jax.data.unisynth_tfds import UniSynthConfig, build
+
+        d = config.data
+        builder = build(os.path.join(workdir, "data"), UniSynthConfig(
+            name="bench", frames=d.frames, height=d.height, width=d.width, clips_per_family=32))
+        config.data.path = str(builder.data_path)
+    # the first run compiles; measure a second, resumed run of the same length
+    train(config, os.path.join(workdir, name), lambda c, s: make_iterator(c, start_step=s), progress=False)
+    config.train.steps = 2 * steps
+    summary = train(config, os.path.join(workdir, name), lambda c, s: make_iterator(c, start_step=s), progress=False)
+    return dict(config=name, params=sum(parameter_counts(config.model).values()), batch=config.data.global_batch,
+                steps_s=summary.steps_per_second, tokens_s=summary.tokens_per_second,
+                tflops=summary.tflops_per_device, outside=summary.outside_seconds / summary.wall_seconds)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--configs", default="tiny,small")
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--data", default="records", choices=("records", "memory"))
+    args = p.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in args.configs.split(","):
+            rows.append(run(name, args.steps, args.data, workdir))
+    print(f"jax {jax.__version__}, {jax.device_count()} device(s): {jax.devices()[0].device_kind}, data: {args.data}")
+    print("| config | parameters | global batch | steps/s | tokens/s | model TFLOP/s | time outside the step |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['config']} | {r['params']:,} | {r['batch']} | {r['steps_s']:.2f} | {r['tokens_s']:,.0f} | "
+              f"{r['tflops']:.4f} | {r['outside']:.1%} |")
+
+
+if __name__ == "__main__":
+    main()
