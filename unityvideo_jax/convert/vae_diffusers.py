@@ -101,7 +101,9 @@ def _first(items: list[str], count: int = 3) -> str:
     return ", ".join(items[:count]) + more
 
 
-def import_diffusers_state(config: WanVAEConfig, tensors: Mapping[str, np.ndarray], source: str = "the weights") -> dict:
+def import_diffusers_state(
+    config: WanVAEConfig, tensors: Mapping[str, np.ndarray], source: str = "the weights"
+) -> dict[tuple, np.ndarray]:
     """diffusers tensors -> {our parameter path: fp32 array in our layout}; a missing, extra or
     mis-shaped tensor raises ValueError naming the first offenders and what was expected."""
     table = name_table(config)
@@ -134,7 +136,7 @@ def export_diffusers_state(vae: WanVAE) -> dict[str, np.ndarray]:
     """Our parameters as diffusers `AutoencoderKLWan` tensors (fp32, PyTorch layouts)."""
     params = dict(nnx.to_flat_state(nnx.state(vae, nnx.Param)))
     return {
-        e.name: np.ascontiguousarray(LAYOUTS[e.layout].to_torch(np.asarray(params[e.path][...])))
+        e.name: np.array(LAYOUTS[e.layout].to_torch(np.asarray(params[e.path][...])), np.float32, order="C")
         for e in name_table(vae.config)
     }
 

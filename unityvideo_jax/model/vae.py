@@ -152,7 +152,8 @@ def config_from_diffusers(diffusers_config: dict[str, Any], **overrides) -> WanV
             raise ValueError(f"unknown AutoencoderKLWan config key {key!r}; expected some of {sorted(fields)}")
         values[name] = 1 if (name == "patch_size" and value is None) else value
     config = WanVAEConfig(**{**values, **overrides})
-    for key, derived in (("scale_factor_spatial", config.spatial_stride), ("scale_factor_temporal", config.temporal_stride)):
+    derived_strides = {"scale_factor_spatial": config.spatial_stride, "scale_factor_temporal": config.temporal_stride}
+    for key, derived in derived_strides.items():
         if diffusers_config.get(key) not in (None, derived):
             raise ValueError(f"{key}={diffusers_config[key]} contradicts the architecture, which gives {derived}")
     return config

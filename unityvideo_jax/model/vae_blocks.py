@@ -32,6 +32,13 @@ class ResidualBlock(nnx.Module):
         return x + shortcut.astype(x.dtype)
 
 
+def residual_stack(in_dim: int, out_dim: int, count: int, *, dtype, rngs: nnx.Rngs) -> nnx.List:
+    """`count` residual blocks; the first maps in_dim to out_dim."""
+    return nnx.List(
+        [ResidualBlock(in_dim if i == 0 else out_dim, out_dim, dtype=dtype, rngs=rngs) for i in range(count)]
+    )
+
+
 class AttentionBlock(nnx.Module):
     """Single-head self-attention over the pixels of each frame (no attention across time)."""
 
@@ -139,9 +146,7 @@ class ResidualDownBlock(nnx.Module):
     """Wan2.2 encoder stage: residual blocks and a downsampler, plus an averaging shortcut."""
 
     def __init__(self, in_dim, out_dim, num_res_blocks, *, down: bool, temporal: bool, dtype, rngs):
-        self.resnets = nnx.List(
-            [ResidualBlock(in_dim if i == 0 else out_dim, out_dim, dtype=dtype, rngs=rngs) for i in range(num_res_blocks)]
-        )
+        self.resnets = residual_stack(in_dim, out_dim, num_res_blocks, dtype=dtype, rngs=rngs)
         self.downsampler = Downsample(out_dim, temporal=temporal, dtype=dtype, rngs=rngs) if down else None
         self.out_dim = out_dim
         self.factors = (2 if temporal else 1, 2 if down else 1)
@@ -159,9 +164,7 @@ class UpBlock(nnx.Module):
     """Wan2.1 decoder stage: residual blocks, then an upsampler that halves the channels."""
 
     def __init__(self, in_dim, out_dim, num_res_blocks, *, up: bool, temporal: bool, dtype, rngs):
-        self.resnets = nnx.List(
-            [ResidualBlock(in_dim if i == 0 else out_dim, out_dim, dtype=dtype, rngs=rngs) for i in range(num_res_blocks + 1)]
-        )
+        self.resnets = residual_stack(in_dim, out_dim, num_res_blocks + 1, dtype=dtype, rngs=rngs)
         self.upsamplers = (
             nnx.List([Upsample(out_dim, out_dim // 2, temporal=temporal, dtype=dtype, rngs=rngs)]) if up else None
         )
@@ -176,9 +179,7 @@ class ResidualUpBlock(nnx.Module):
     """Wan2.2 decoder stage: residual blocks and an upsampler, plus a duplicating shortcut."""
 
     def __init__(self, in_dim, out_dim, num_res_blocks, *, up: bool, temporal: bool, dtype, rngs):
-        self.resnets = nnx.List(
-            [ResidualBlock(in_dim if i == 0 else out_dim, out_dim, dtype=dtype, rngs=rngs) for i in range(num_res_blocks + 1)]
-        )
+        self.resnets = residual_stack(in_dim, out_dim, num_res_blocks + 1, dtype=dtype, rngs=rngs)
         self.upsampler = Upsample(out_dim, out_dim, temporal=temporal, dtype=dtype, rngs=rngs) if up else None
         self.out_dim = out_dim
         self.factors = (2 if temporal else 1, 2)

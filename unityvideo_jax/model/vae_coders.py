@@ -14,10 +14,10 @@ from flax import nnx
 from unityvideo_jax.model.vae_blocks import (
     Downsample,
     MidBlock,
-    ResidualBlock,
     ResidualDownBlock,
     ResidualUpBlock,
     UpBlock,
+    residual_stack,
 )
 from unityvideo_jax.model.vae_layers import CausalConv3d, FrameCache, RMSNorm
 
@@ -28,17 +28,14 @@ if TYPE_CHECKING:
 def _wan21_stage(in_dim, out_dim, config: WanVAEConfig, *, down: bool, temporal: bool, rngs) -> list[nnx.Module]:
     """Wan2.1 keeps an encoder stage flat: its residual blocks, then the downsampler."""
     dtype = config.compute_dtype
-    layers = [
-        ResidualBlock(in_dim if i == 0 else out_dim, out_dim, dtype=dtype, rngs=rngs)
-        for i in range(config.num_res_blocks)
-    ]
+    layers = list(residual_stack(in_dim, out_dim, config.num_res_blocks, dtype=dtype, rngs=rngs))
     if down:
         layers.append(Downsample(out_dim, temporal=temporal, dtype=dtype, rngs=rngs))
     return layers
 
 
 class WanEncoder(nnx.Module):
-    """Video (or Wan2.2's patchified video) -> 2 z_dim moments, 4x fewer frames (plus the first)."""
+    """Video (or Wan2.2's patchified video) of 4k + 1 frames -> 2 z_dim moments of k + 1 frames."""
 
     def __init__(self, config: WanVAEConfig, *, rngs: nnx.Rngs):
         dtype = config.compute_dtype
