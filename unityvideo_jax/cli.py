@@ -103,6 +103,8 @@ def _train(argv: list[str]) -> int:
     flags.DEFINE_boolean("profile", False, "write a JAX profiler trace of a few steps to WORKDIR/profile",
                          flag_values=fv)
     flags.DEFINE_boolean("progress", True, "show a progress bar", flag_values=fv)
+    flags.DEFINE_boolean("trace_data", False, "append a fingerprint of every batch to WORKDIR/data_trace.jsonl",
+                         flag_values=fv)
     argv = [_config_path(a.split("=", 1)[1]) if a.startswith("--config=") else a for a in argv]
     for i, a in enumerate(argv[:-1]):
         if a == "--config":
@@ -120,7 +122,7 @@ def _train(argv: list[str]) -> int:
     config = fv.config
     try:
         summary = train(config, fv.workdir, lambda c, start: make_iterator(c, start_step=start),
-                        progress=fv.progress, profile=fv.profile)
+                        progress=fv.progress, profile=fv.profile, record_batches=fv.trace_data)
     except TrainingStopped as err:
         print(f"unityvideo train: stopped: {err}", file=sys.stderr)
         return 1
