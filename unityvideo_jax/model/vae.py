@@ -6,6 +6,9 @@ first frame alone, then 4 frames at a time; decode: one latent frame at a time, 
 `AutoencoderKLWan` does) with a `FrameCache` carrying each causal layer's past, so memory stays
 bounded in the number of frames; `chunk_frames=None` codes the whole video at once (same result).
 Each chunk is one jitted call. The numerics follow diffusers' `AutoencoderKLWan`.
+
+On TPU (and GPU with TF32) fp32 convolutions run at XLA's default, reduced precision; for
+exact fp32 wrap the calls in `with jax.default_matmul_precision("highest"):`.
 """
 
 from __future__ import annotations
