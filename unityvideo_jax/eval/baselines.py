@@ -35,10 +35,6 @@ class TrainingStatistics:
     mean_uv: np.ndarray  # (H, W, 2), over training body pixels (0 where none)
 
 
-def _mode(counts: np.ndarray) -> np.ndarray:
-    return counts.argmax(-1)
-
-
 def _statistics(sources: tuple[tuple[str, tuple[str, ...]], ...], clips: int, frames: int, height: int,
                 width: int) -> TrainingStatistics:
     depths, inverse, flow, keypoints = [], [], [], []
@@ -70,9 +66,9 @@ def _statistics(sources: tuple[tuple[str, tuple[str, ...]], ...], clips: int, fr
         median_depth=float(np.median(np.concatenate(depths))) if depths else 10.0,
         mean_depth=(1.0 / np.mean(inverse, axis=0)).astype(np.float32) if inverse else np.full((height, width), 10.0),
         mean_flow=(np.mean(flow, axis=0) if flow else np.zeros((height, width, 2))).astype(np.float32),
-        instance_mode=_mode(instance_counts).astype(np.int32),
+        instance_mode=instance_counts.argmax(-1).astype(np.int32),
         mean_keypoints=np.array(slot_means if slots else [np.tile(centre, (17, 1))], np.float32),
-        part_mode=_mode(part_counts).astype(np.uint8),
+        part_mode=part_counts.argmax(-1).astype(np.uint8),
         mean_uv=(uv_sum / np.maximum(uv_count, 1)).astype(np.float32),
     )
 

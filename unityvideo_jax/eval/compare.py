@@ -64,6 +64,6 @@ def comparison_table(runs: Mapping[str, dict], scope: str = "object") -> str:
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in comparison_rows(runs, scope):
         cells = bold_best([row["values"][n] for n in names], row["metric"])
-        lines.append(f"| {row['task']} | {row['family']} | {row['modality']} | {metric_label(row['metric'])} | {row['scope']} | "
-                     + " | ".join(cells) + f" | {format_number(row['average'])} |")
+        head = [row["task"], row["family"], row["modality"], metric_label(row["metric"]), row["scope"]]
+        lines.append("| " + " | ".join(head + cells + [format_number(row["average"])]) + " |")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ The result is a JSON-ready dict:
   tasks:    {task: {family: {modality: {"clips": n, method: {scope: {metric: mean}}}}}}
             methods: model, constant, average (estimate); model, real (condition, joint)
   per_clip: [{task, family, clip, modality, method, scope, metric, value}, ...]
-  timings:  {task: seconds of pipeline calls}, {"baselines": seconds}
+  timings:  {task: seconds of its pipeline calls (condition's include estimating back), "baselines": seconds}
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Item:
 
 
 def _chunks(items: list[Item], size: int) -> Iterator[tuple[list[Item], int]]:
-    """Batches of exactly `size` items (the last padded with its final item) and the real count."""
+    """Batches of exactly `size` items (the last padded with its final item) and how many are not padding."""
     for start in range(0, len(items), size):
         chunk = items[start : start + size]
         yield chunk + [chunk[-1]] * (size - len(chunk)), len(chunk)
@@ -88,22 +88,24 @@ def _stack(videos: list[np.ndarray]) -> np.ndarray:
 
 
 class _Runner:
-    """Calls the pipeline with the evaluation's sampling settings, a fresh seed per call, timing it."""
+    """Calls the pipeline with the evaluation's sampling settings and fresh seeds per call (the
+    pipeline draws `samples` keys from seed on, so calls are `samples` seeds apart), timing each
+    evaluation phase."""
 
     def __init__(self, pipeline, steps: int, guidance: float, samples: int, method: str, seed: int):
-        self.pipeline, self.seed = pipeline, int(seed)
+        self.pipeline, self.seed, self.samples = pipeline, int(seed), int(samples)
         self.options = dict(steps=steps, guidance=guidance, samples=samples, method=method)
-        self.calls = 0
+        self.calls, self.phase = 0, ""
         self.seconds: dict[str, float] = collections.defaultdict(float)
 
     def __call__(self, task: str, chunk: list[Item], **inputs) -> object:
         start = time.perf_counter()
         out = self.pipeline.run(
             task, [i.modality for i in chunk], prompt=[i.clip.caption for i in chunk],
-            seed=self.seed * 1_000_003 + self.calls, **self.options, **inputs,
+            seed=self.seed * 1_000_003 + self.calls * self.samples, **self.options, **inputs,
         )
         self.calls += 1
-        self.seconds[task] += time.perf_counter() - start
+        self.seconds[self.phase or task] += time.perf_counter() - start
         expected = (len(chunk),) + chunk[0].clip.rgb.shape
         for name in ("rgb", "aux"):
             shape = np.shape(getattr(out, name))
@@ -140,15 +142,16 @@ class _Tally:
 
 
 def _estimate(run: _Runner, tally: _Tally, items: list[Item], batch: int, stats, estimates: dict) -> None:
-    for chunk, real in _chunks(items, batch):
+    for chunk, used in _chunks(items, batch):
         out = run("estimate", chunk, video=_stack([i.clip.rgb for i in chunk]))
-        for item, aux in zip(chunk[:real], out.aux):
+        for item, aux in zip(chunk[:used], out.aux):
             scored = scores.score_rendering(item.modality, aux, item.clip)
             estimates[(item.clip.family, item.index, item.modality)] = scored
             tally.add("estimate", item, "model", scored)
             frames = item.clip.rgb.shape[0]
             for name, predict in baselines.BASELINES.items():
-                tally.add("estimate", item, name, scores.score_prediction(item.modality, predict(item.modality, stats, frames), item.clip))
+                prediction = predict(item.modality, stats, frames)
+                tally.add("estimate", item, name, scores.score_prediction(item.modality, prediction, item.clip))
 
 
 def _merge(*scored: dict) -> dict:
@@ -156,11 +159,11 @@ def _merge(*scored: dict) -> dict:
 
 
 def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estimates: dict) -> None:
-    for chunk, real in _chunks(items, batch):
+    for chunk, used in _chunks(items, batch):
         condition = _stack([modalities.render(i.modality, i.clip) for i in chunk])
         generated = run("condition", chunk, condition=condition).rgb
         back = run("estimate", chunk, video=np.asarray(generated, np.uint8)).aux
-        for item, rgb, aux in zip(chunk[:real], generated, back):
+        for item, rgb, aux in zip(chunk[:used], generated, back):
             consistency = scores.score_rendering(item.modality, aux, item.clip)
             tally.add("condition", item, "model", _merge(scores.score_generation(rgb, item.clip), consistency))
             reference = estimates.get((item.clip.family, item.index, item.modality), {})
@@ -168,9 +171,9 @@ def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estim
 
 
 def _joint(run: _Runner, tally: _Tally, items: list[Item], batch: int) -> None:
-    for chunk, real in _chunks(items, batch):
+    for chunk, used in _chunks(items, batch):
         generated = run("joint", chunk).rgb
-        for item, rgb in zip(chunk[:real], generated):
+        for item, rgb in zip(chunk[:used], generated):
             tally.add("joint", item, "model", scores.score_generation(rgb, None))
             tally.add("joint", item, "real", scores.score_generation(item.clip.rgb, None))
 
@@ -213,6 +216,7 @@ def evaluate(
     for task in TASKS:  # estimation first: the condition task's reference reuses its scores
         if task in tasks:
             log(f"task {task}")
+            run.phase = task
             if task == "estimate":
                 _estimate(run, tally, items, batch, stats, estimates)
             elif task == "condition":

@@ -103,7 +103,7 @@ def segmentation_scores(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> d
     union = np.count_nonzero(fg_p | fg_g)
     return {
         "miou": float(matched.sum() / count) if count else float("nan"),
-        "foreground_iou": np.count_nonzero(fg_p & fg_g) / union if union else float("nan"),
+        "foreground_iou": float(np.count_nonzero(fg_p & fg_g) / union) if union else float("nan"),
     }
 
 

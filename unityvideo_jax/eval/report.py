@@ -20,7 +20,18 @@ TASK_TITLES = {
     "condition": "Conditional generation (modality -> RGB); consistency = the modality estimated back from it",
     "joint": "Joint generation (text -> RGB + modality)",
 }
-TASK_METHODS = {"estimate": ("model", "constant", "average"), "condition": ("model", "real"), "joint": ("model", "real")}
+TASK_NOTES = {
+    "estimate": "`constant` and `average` use no input; a model that does not beat `average` learned a prior.",
+    "condition": "`real`: the real clip's flicker and warping error, and the model's estimate from the real RGB "
+                 "(the consistency a perfect generator would get).",
+    "joint": "`real`: the flicker of the real clip with the same caption. No ground truth fixes where objects are in "
+             "a generated video, so its object scope is empty.",
+}
+TASK_METHODS = {
+    "estimate": ("model", "constant", "average"),
+    "condition": ("model", "real"),
+    "joint": ("model", "real"),
+}
 
 
 def format_number(value) -> str:
@@ -69,7 +80,8 @@ def task_table(task: str, results: dict) -> str:
                 cells = []
                 for scope in SCOPES:
                     cells += bold_best([_value(entry, m, scope, metric) for m in methods], metric)
-                lines.append(f"| {family} | {modality} | {entry['clips']} | {metric_label(metric)} | " + " | ".join(cells) + " |")
+                head = [family, modality, str(entry["clips"]), metric_label(metric)]
+                lines.append("| " + " | ".join(head + cells) + " |")
     return "\n".join(lines)
 
 
@@ -81,9 +93,12 @@ def verdict_table(results: dict, scope: str = "object") -> str:
         for modality, entry in by_modality.items():
             metric = HEADLINE[modality]
             model, average, constant = (_value(entry, m, scope, metric) for m in ("model", "average", "constant"))
-            beats = "–" if None in (model, average) else ("yes" if best([model, average], metric) == model and model != average else "no")
-            lines.append(f"| {family} | {modality} | {metric_label(metric)} | {format_number(model)} | {format_number(average)} | "
-                         f"{format_number(constant)} | {beats} |")
+            if None in (model, average):
+                beats = "–"
+            else:
+                beats = "yes" if model != average and best([model, average], metric) == model else "no"
+            numbers = [format_number(v) for v in (model, average, constant)]
+            lines.append("| " + " | ".join([family, modality, metric_label(metric)] + numbers + [beats]) + " |")
     return "\n".join(lines)
 
 
@@ -101,7 +116,7 @@ def markdown(results: dict) -> str:
         parts += ["## Verdict: model against the average map on object pixels", verdict_table(results)]
     for task, title in TASK_TITLES.items():
         if task in results["tasks"]:
-            parts += [f"## {title}", task_table(task, results)]
+            parts += [f"## {title}", TASK_NOTES[task], task_table(task, results)]
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in results.get("timings", {}).items())
     parts += ["## Timings", timings or "–"]
     return "\n\n".join(parts) + "\n"
@@ -136,7 +151,8 @@ def plot_task(results: dict, task: str, metrics_of, path: Path, columns: int = 5
 
     by_family = results["tasks"].get(task, {})
     shown = {m for entry in by_family.values() for m in entry}
-    panels = [(scope, m, metric) for scope in SCOPES for m in modalities.NAMES if m in shown for metric in metrics_of(m)]
+    shown = [m for m in modalities.NAMES if m in shown]
+    panels = [(scope, m, metric) for scope in SCOPES for m in shown for metric in metrics_of(m)]
     if not panels:
         return None
     methods = TASK_METHODS[task]

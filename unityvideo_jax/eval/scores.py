@@ -3,7 +3,8 @@
 A prediction is the dict a decoder returns (`modalities.decode(name, video)`), so a model's
 rendering and a baseline's map go through the same scoring. Scopes: "all" pixels, and "object"
 pixels (instances > 0: figures and objects). Keypoints lie on figures, so the two scopes give the
-same PCK; the "all" scope adds `joint_precision` (spurious joints on the background lower it).
+same PCK; the "all" scope adds `joint_precision` (spurious joints on the background lower it). On
+object pixels `foreground_iou` is the recall of the foreground (false positives lie outside them).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def score_generation(video: np.ndarray, clip: Clip | None) -> dict[str, dict[str
         everything = np.ones(video.shape[:3], bool)
         return {"all": {"flicker": metrics.flicker(video, everything)}, "object": {"flicker": float("nan")}}
     visible = metrics.warp_visible(clip.flow, clip.instances, clip.depth)
-    return {
-        scope: {"flicker": metrics.flicker(video, mask), "warp_error": metrics.warping_error(video, clip.flow, visible, mask)}
-        for scope, mask in scope_masks(clip).items()
-    }
+    scored = {}
+    for scope, mask in scope_masks(clip).items():
+        warp = metrics.warping_error(video, clip.flow, visible, mask)
+        scored[scope] = {"flicker": metrics.flicker(video, mask), "warp_error": warp}
+    return scored

@@ -1,0 +1,45 @@
+"""`unityvideo eval`: the verb writes the report; bad input is one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.eval.stand_ins import OraclePipeline
+from unityvideo_jax import cli, get_config
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--checkpoint", "/no/such/checkpoint"], "--checkpoint /no/such/checkpoint is not a directory"),
+    (["--families", "two_person,dogs"], "families ['dogs']"),
+    (["--tasks", "estimate,train"], "tasks ['train']"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, args, message):
+    base = {"--checkpoint": str(tmp_path), "--output": str(tmp_path / "out")}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    code = cli.main(["eval"] + [x for pair in base.items() for x in pair])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_eval_writes_the_report(tmp_path, capsys, monkeypatch):
+    from unityvideo_jax.infer import pipeline as pipeline_lib
+
+    config = get_config("tiny")
+    loaded = []
+
+    def from_checkpoint(directory, *, ema=True):
+        loaded.append((directory, ema))
+        return OraclePipeline(config, ["objects"], 1, seed=3)
+
+    monkeypatch.setattr(pipeline_lib.Pipeline, "from_checkpoint", staticmethod(from_checkpoint))
+    code = cli.main(["eval", "--checkpoint", str(tmp_path), "--families", "objects", "--count", "1", "--seed", "3",
+                     "--steps", "4", "--tasks", "estimate", "--no-ema", "--output", str(tmp_path / "out")])
+    assert code == 0 and loaded == [(str(tmp_path), False)]
+    assert "results.md" in capsys.readouterr().out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["settings"]["steps"] == 4 and set(results["tasks"]) == {"estimate"}
+    assert results["tasks"]["estimate"]["objects"]["segmentation"]["model"]["all"]["miou"] == 1.0
+    assert (tmp_path / "out" / "estimate.png").is_file() and not (tmp_path / "out" / "joint.png").exists()

@@ -1,0 +1,87 @@
+"""The report files, and the comparison table an ablation prints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.eval.stand_ins import NoisePipeline, OraclePipeline
+from unityvideo_jax import get_config
+from unityvideo_jax.eval import compare, report
+from unityvideo_jax.eval.evaluate import evaluate
+
+FAMILIES = ("two_person", "objects")
+
+
+@pytest.fixture(scope="module")
+def runs():
+    config = get_config("tiny")
+    oracle = evaluate(OraclePipeline(config, FAMILIES, 1), config, FAMILIES, 1, baseline_clips=2)
+    noise = evaluate(NoisePipeline(config), config, FAMILIES, 1, baseline_clips=2)
+    return {"oracle": oracle, "noise": noise}
+
+
+def _refuse_nan(name):
+    raise AssertionError(f"{name} in results.json: not valid JSON")
+
+
+def test_write_report_writes_json_markdown_and_plots(runs, tmp_path):
+    written = report.write_report(runs["oracle"], tmp_path / "out")
+    assert set(written) == {"json", "markdown", "estimate", "condition", "joint"}
+    for name in ("estimate", "condition", "joint"):
+        assert written[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    loaded = json.loads(written["json"].read_text(), parse_constant=_refuse_nan)
+    assert loaded["tasks"]["estimate"]["two_person"]["segmentation"]["model"]["object"]["miou"] == 1.0
+    assert loaded["tasks"]["joint"]["objects"]["depth"]["model"]["object"]["flicker"] is None  # NaN -> null
+    text = written["markdown"].read_text()
+    assert "## Verdict" in text and "| two_person | segmentation | miou | 1.000 |" in text
+
+
+def test_verdict_says_whether_the_model_beats_the_average_map(runs):
+    oracle = report.verdict_table(runs["oracle"]).splitlines()[2:]
+    noise = report.verdict_table(runs["noise"]).splitlines()[2:]
+    assert len(oracle) == len(noise) == 5 + 3  # two_person's modalities, then objects'
+    assert all(line.endswith("| yes |") for line in oracle)
+    assert sum(line.endswith("| yes |") for line in noise) <= 1  # noise depth may tie the constant, not the map
+
+
+def test_task_table_bolds_the_unique_best(runs):
+    table = report.task_table("estimate", runs["oracle"])
+    row = next(line for line in table.splitlines() if "| objects | depth |" in line and "abs_rel" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4].startswith("**") and not cells[5].startswith("**")  # model (all) bold, constant not
+    assert report.bold_best([0.5, 0.5], "miou") == ["0.500", "0.500"]  # a tie bolds nothing
+    assert report.bold_best([None, 0.2, 0.1], "epe") == ["–", "0.200", "**0.100**"]
+
+
+def test_comparison_table_lines_up_runs(runs):
+    rows = compare.comparison_rows(runs)
+    estimate = [r for r in rows if r["task"] == "estimate"]
+    assert len(estimate) == 8 and all(r["best"] == "oracle" for r in estimate)
+    assert all(r["average"] is not None for r in estimate)
+    joint = [r for r in rows if r["task"] == "joint"]
+    assert joint and all(r["metric"] == "flicker" and r["scope"] == "all" for r in joint)
+    table = compare.comparison_table(runs)
+    assert "| oracle | noise | average map |" in table
+    line = next(x for x in table.splitlines() if x.startswith("| estimate | two_person | segmentation |"))
+    assert "**1.000**" in line
+    # A run that lacks a task still lines up, with dashes.
+    estimate_only = {**runs["noise"], "tasks": {"estimate": runs["noise"]["tasks"]["estimate"]}}
+    table = compare.comparison_table({"oracle": runs["oracle"], "estimate only": estimate_only})
+    line = next(x for x in table.splitlines() if x.startswith("| condition | objects | depth |"))
+    assert "| – |" in line
+
+
+def test_comparison_needs_a_run():
+    with pytest.raises(ValueError, match="at least one"):
+        compare.comparison_rows({})
+
+
+def test_pooled_numbers_in_the_markdown_match_the_per_clip_rows(runs):
+    results = runs["noise"]
+    key = ("estimate", "objects", "flow", "model", "all", "epe")
+    rows = [r["value"] for r in results["per_clip"]
+            if (r["task"], r["family"], r["modality"], r["method"], r["scope"], r["metric"]) == key]
+    assert results["tasks"]["estimate"]["objects"]["flow"]["model"]["all"]["epe"] == pytest.approx(np.mean(rows))

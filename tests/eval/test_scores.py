@@ -1,0 +1,66 @@
+"""Render the ground truth, decode it, score it: the decoders must recover it almost exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unityvideo_jax import modalities
+from unityvideo_jax.data.unisynth import FAMILIES, render_clip
+from unityvideo_jax.eval import scores
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return [render_clip(family, 7, frames=5, height=32, width=32) for family in FAMILIES]
+
+
+# (modality, metric, bound, lower is better); bounds hold on both scopes at the tiny eval size.
+ROUND_TRIP = (
+    ("depth", "abs_rel", 0.005, True),
+    ("depth", "delta1", 0.999, False),
+    ("flow", "epe", 0.2, True),  # flows beyond the colour wheel's saturation cost a little
+    ("segmentation", "miou", 1.0, False),
+    ("segmentation", "foreground_iou", 1.0, False),
+    ("skeleton", "pck", 0.9, False),  # joints a pixel apart can merge into one blob at 32 px
+    ("densepose", "body_part_accuracy", 0.999, False),
+    ("densepose", "uv_error", 0.005, True),
+)
+
+
+@pytest.mark.parametrize("modality, metric, bound, lower", ROUND_TRIP)
+def test_rendered_ground_truth_scores_near_perfectly(clips, modality, metric, bound, lower):
+    for clip in clips:
+        scored = scores.score_rendering(modality, modalities.render(modality, clip), clip)
+        for scope in scores.SCOPES:
+            value = scored[scope].get(metric)
+            if value is None or np.isnan(value):
+                continue  # nothing of that kind in this clip (e.g. no body in `objects`)
+            assert (value <= bound) if lower else (value >= bound), (clip.family, scope, value)
+
+
+def test_a_rendering_of_another_clip_scores_badly(clips):
+    a, b = clips[1], clips[3]  # two_person against mixed
+    for modality, metric, bound, lower in ROUND_TRIP[:5]:
+        value = scores.score_rendering(modality, modalities.render(modality, b), a)["object"][metric]
+        assert (value > 5 * bound) if lower else (value < 0.8 * bound), (modality, metric, value)
+
+
+def test_scopes_and_metrics_per_modality(clips):
+    clip = clips[1]
+    scored = {m: scores.score_rendering(m, modalities.render(m, clip), clip) for m in modalities.NAMES}
+    assert all(set(s) == set(scores.SCOPES) for s in scored.values())
+    assert set(scored["skeleton"]["all"]) == {"pck", "joint_precision"} and set(scored["skeleton"]["object"]) == {"pck"}
+    for modality, metric in scores.HEADLINE.items():
+        assert metric in scored[modality]["object"]
+
+
+def test_generation_scores(clips):
+    clip = clips[0]
+    real = scores.score_generation(clip.rgb, clip)
+    assert set(real["all"]) == {"flicker", "warp_error"}
+    assert real["all"]["warp_error"] < 0.5 * real["all"]["flicker"]  # the real video follows its flow
+    noise = np.random.default_rng(0).integers(0, 256, clip.rgb.shape, dtype=np.uint8)
+    assert scores.score_generation(noise, clip)["object"]["warp_error"] > 5 * real["object"]["warp_error"]
+    free = scores.score_generation(clip.rgb, None)  # joint generation: no layout to follow
+    assert free["all"]["flicker"] == pytest.approx(real["all"]["flicker"]) and np.isnan(free["object"]["flicker"])
