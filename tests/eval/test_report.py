@@ -39,12 +39,20 @@ def test_write_report_writes_json_markdown_and_plots(runs, tmp_path):
     assert "## Verdict" in text and "| two_person | segmentation | miou | 1.000 |" in text
 
 
-def test_verdict_says_whether_the_model_beats_the_average_map(runs):
+def test_verdict_says_whether_the_model_beats_both_baselines(runs):
     oracle = report.verdict_table(runs["oracle"]).splitlines()[2:]
     noise = report.verdict_table(runs["noise"]).splitlines()[2:]
     assert len(oracle) == len(noise) == 5 + 3  # two_person's modalities, then objects'
     assert all(line.endswith("| yes |") for line in oracle)
-    assert sum(line.endswith("| yes |") for line in noise) <= 1  # noise depth may tie the constant, not the map
+    assert not any(line.endswith("| yes |") for line in noise)  # aligned noise depth at best ties the constant
+    assert all(float(line.split("|")[7]) <= 0.0005 for line in noise)  # margins: at most zero, rounded
+    assert all(float(line.split("|")[7]) > 0 for line in oracle)
+
+
+def test_margin_is_positive_when_better_in_either_direction():
+    assert report.margin(0.2, [0.5, 0.3], "abs_rel") == pytest.approx(0.1)
+    assert report.margin(0.6, [0.5, 0.7], "miou") == pytest.approx(-0.1)
+    assert report.margin(None, [0.5], "miou") is None
 
 
 def test_task_table_bolds_the_unique_best(runs):
