@@ -140,7 +140,7 @@ def _with_shardings(abstract: dict, shardings) -> dict:
 
 
 def _config_dict(config) -> dict:
-    values = json.loads(config.to_json()) if hasattr(config, "to_json") else json.loads(json.dumps(dict(config)))
+    values = json.loads(config.to_json_best_effort()) if hasattr(config, "to_json_best_effort") else dict(config)
     return values if "model" in values else {"model": values}
 
 

@@ -18,7 +18,7 @@ import os
 import struct
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping
 
 import ml_dtypes
 import numpy as np
@@ -76,6 +76,8 @@ class _File:
                 header = json.loads(handle.read(length))
             except (UnicodeDecodeError, json.JSONDecodeError) as err:
                 raise ValueError(f"{path} has a corrupt safetensors header ({err}); copy or download it again") from None
+        if not isinstance(header, dict):
+            raise ValueError(f"{path} has a corrupt safetensors header (not a JSON object); copy or download it again")
         self.metadata = header.pop("__metadata__", None) or {}
         self.start = 8 + length
         self.tensors = {name: _parse_entry(path, name, info) for name, info in header.items()}
@@ -244,16 +246,3 @@ def _write_tensor(out, name: str, value: np.ndarray, spec) -> None:
     if tuple(value.shape) != tuple(shape) or value.dtype != np.dtype(dtype):
         raise ValueError(f"tensor {name} came out {value.dtype}{list(value.shape)}, expected {np.dtype(dtype)}{list(shape)}")
     out.write(np.ascontiguousarray(value).reshape(-1).view(np.uint8).data)
-
-
-def read_all(path: str | Path) -> dict[str, np.ndarray]:
-    """Every tensor behind `path` as an owned numpy array (for small files and tests)."""
-    with SafetensorsReader(path) as reader:
-        return {name: np.array(reader.view(name)) for name in reader.names()}
-
-
-def iter_bytes(path: str | Path) -> Iterable[tuple[str, bytes]]:
-    """(name, raw bytes) of every tensor, for bit-exact comparisons."""
-    with SafetensorsReader(path) as reader:
-        for name in sorted(reader.names()):
-            yield name, reader.view(name).tobytes()

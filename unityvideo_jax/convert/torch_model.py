@@ -91,9 +91,9 @@ class TorchUnityDiT(nn.Module):
 
         Without `model_config`, the config the exporter stored in the file's metadata is used.
         """
+        with SafetensorsReader(path) as reader:  # a pickle, truncated or corrupt file fails here, unread
+            stored = reader.metadata.get("unityvideo_model")
         if model_config is None:
-            with SafetensorsReader(path) as reader:
-                stored = reader.metadata.get("unityvideo_model")
             if stored is None:
                 raise ValueError(f"{path} carries no model config (not written by `unityvideo export`); pass model_config")
             model_config = json.loads(stored)
@@ -155,7 +155,10 @@ class TorchUnityDiT(nn.Module):
             contexts.append(base.condition_embedder.text_embedder(aux_text))
             if c["adaln_timestep"] == "shared":
                 times = [torch.maximum(t_rgb, t_aux)] * 2
-        temb = [self._time_embedding(t, s, modality) for s, t in enumerate(times)]
+        if any(t.ndim != 1 for t in times):
+            raise ValueError("t_rgb and t_aux must have shape (B,): one flow time per sample")
+        switch = modality if aux is not None else None  # single-stream mode has no switcher rows
+        temb = [self._time_embedding(t, s, switch) for s, t in enumerate(times)]
         mods = [base.condition_embedder.time_proj(base.condition_embedder.act_fn(e)).unflatten(1, (6, -1))
                 for e in temb]
         rope = self._rope(grid, len(tokens))
