@@ -52,7 +52,7 @@ class RunSummary:
     compilations: int
 
 
-def _sharded_state(config, mesh, rules, optimizer):
+def sharded_state(config, mesh, rules, optimizer):
     """(abstract state with shardings, shardings, graphdef) without allocating anything."""
     make_model = lambda: UnityDiT(config.model, rngs=nnx.Rngs(config.train.seed))  # noqa: E731
     abstract_model = nnx.eval_shape(make_model)
@@ -91,7 +91,7 @@ def train(config, workdir: str, make_iterator: Callable, *, progress: bool = Tru
 
     constants = step_constants(config)  # text encoders build outside the mesh context
     with jax.set_mesh(mesh), flax_spmd.logical_axis_rules(rules):
-        abstract, shardings, graphdef, make_model = _sharded_state(config, mesh, rules, optimizer)
+        abstract, shardings, graphdef, make_model = sharded_state(config, mesh, rules, optimizer)
         iterator = make_iterator(config, 0)
         restored = checkpoint.restore_latest(mngr, abstract)
         if restored is not None:
@@ -119,7 +119,8 @@ def _run(config, workdir, state, start, iterator, step_fn, constants, mesh, rule
     window: list[dict] = []
     outside = 0.0
     tokens_per_step = flops_per_step = 0
-    trace = open(os.path.join(workdir, "data_trace.jsonl"), "a") if record_batches else None
+    # line-buffered: a killed run keeps every line it wrote
+    trace = open(os.path.join(workdir, "data_trace.jsonl"), "a", buffering=1) if record_batches else None
     bar = tqdm(total=total, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
     begin = time.perf_counter()
     last_log, last_log_step = begin, start
