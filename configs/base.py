@@ -78,6 +78,8 @@ def get_base_config() -> ml_collections.ConfigDict:
     f.task_probs = ml_collections.ConfigDict(dict(joint=0.5, estimate=0.25, condition=0.25))
     f.joint_timesteps = "shared"  # shared (release) | independent (paper)
     f.caption_dropout = 0.1
+    # The in-context learner: aux tokens attend to the modality prompt (False: to the caption, an ablation).
+    f.modality_prompts = True
     f.fixed_noise = False  # debugging: the same tasks, times and noise every step (overfit-one-batch checks)
 
     t = config.train = ml_collections.ConfigDict()
@@ -109,10 +111,16 @@ def get_base_config() -> ml_collections.ConfigDict:
     i.shift = 1.0  # timestep shift of the sampling grid
 
     p = config.parallel = ml_collections.ConfigDict()
-    p.preset = "fsdp"
+    p.preset = "fsdp"  # fsdp | fsdp_tensor | fsdp_context | ulysses | ring (unityvideo_jax/parallel/rules.py)
     p.devices = 0  # how many of the devices to use (0: all of them)
+    # Axis sizes inside one slice (ICI); the context presets shard the token sequence over `context`.
     p.data = 1
     p.fsdp = -1  # -1: all devices left over
     p.context = 1
     p.tensor = 1
+    # Multislice: each axis is also split this many ways across slices (DCN); product = slices.
+    p.dcn_data = 1
+    p.dcn_fsdp = 1
+    p.dcn_context = 1
+    p.dcn_tensor = 1
     return config

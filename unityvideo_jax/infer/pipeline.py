@@ -79,7 +79,7 @@ class Pipeline:
         for k in range(samples):
             draws.append(self._generate(
                 self.params, jnp.asarray(rgb), jnp.asarray(aux), jnp.asarray(text),
-                self.constants.prompts[jnp.asarray(ids)], jnp.asarray(ids), jax.random.key(seed + k),
+                self._aux_text(ids, text), jnp.asarray(ids), jax.random.key(seed + k),
                 self.constants.empty_text, task=task, steps=steps, method=method, guidance=float(guidance),
                 shift=float(self.config.infer.shift),
             ))
@@ -95,6 +95,12 @@ class Pipeline:
         result.timings = dict(encode_s=t_encode - start, sample_s=t_sample - t_encode, decode_s=end - t_sample,
                               total_s=end - start)
         return result
+
+    def _aux_text(self, ids: np.ndarray, text: np.ndarray) -> jax.Array:
+        """The modality prompts (the in-context learner), or the caption where a run trained without them."""
+        if self.config.diffusion.get("modality_prompts", True):
+            return self.constants.prompts[jnp.asarray(ids)]
+        return jnp.asarray(text)
 
     def _batch_size(self, video, prompt, modality) -> int:
         for value in (video, prompt, modality):

@@ -10,6 +10,7 @@ model, numerically equal to diffusers' `WanTransformer3DModel`.
 Flavour choices, one config key each (see configs/base.py):
   switcher        adaln: learned rows {L_rgb, L_1..L_k} added to t_emb before the modulation
                   token: a zero-initialised modality_embeddings[m] added to every aux token
+                  none: no modality identity (ablation)
   aux_input       shared: the RGB patch embedding; copy_plus_zero_linear: own patch embedding
                   (a copy of the RGB one) followed by a zero-initialised `flow_in`
   aux_head        shared: one `flow_head` (a copy of the RGB head); per_modality: one per modality
@@ -54,7 +55,7 @@ class UnityDiT(nnx.Module):
         zeros = jnp.zeros((k, spec.dim), spec.weight_dtype)
         if spec.switcher == "token":
             self.modality_embeddings = nnx.Param(zeros, out_sharding=("modality", "embed"), eager_sharding=False)
-        else:  # row 0 is L_rgb, rows 1..k the modalities
+        elif spec.switcher == "adaln":  # row 0 is L_rgb, rows 1..k the modalities
             table = jnp.zeros((k + 1, spec.dim), spec.weight_dtype)
             self.modality_switcher = nnx.Param(table, out_sharding=("modality", "embed"), eager_sharding=False)
         tables = k if spec.aux_head == "per_modality" else 1

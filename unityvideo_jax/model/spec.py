@@ -11,7 +11,7 @@ import dataclasses
 import jax.numpy as jnp
 
 CHOICES = {
-    "switcher": ("adaln", "token"),
+    "switcher": ("adaln", "token", "none"),  # none: no modality identity at all (an ablation)
     "aux_input": ("shared", "copy_plus_zero_linear"),
     "aux_head": ("per_modality", "shared"),
     "adaln_timestep": ("per_stream", "shared"),

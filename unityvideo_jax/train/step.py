@@ -58,7 +58,7 @@ def make_train_step(graphdef, config, optimizer):
                 t_rgb=t_rgb,
                 t_aux=t_aux,
                 text=text,
-                aux_text=constants.prompts[batch["modality"]],
+                aux_text=constants.prompts[batch["modality"]] if diffusion.modality_prompts else text,
                 modality=batch["modality"],
             ),
             target_rgb=flow.velocity(rgb, noise_rgb),
