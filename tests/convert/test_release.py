@@ -199,3 +199,24 @@ def test_missing_path_and_corrupt_header(tmp_path, no_unpickling):
     path.write_bytes((20).to_bytes(8, "little") + b"{not json at all....")
     with pytest.raises(ValueError, match="corrupt safetensors header"):
         load_torch_checkpoint(path, get_config("tiny_release"))
+
+
+def test_our_writer_is_byte_identical_to_safetensors(tmp_path):
+    """Exports are standard safetensors: the same bytes safetensors' own writer produces."""
+    from safetensors.numpy import save_file as save_numpy
+    from safetensors.torch import save_file as save_torch
+
+    from unityvideo_jax.convert.safetensors_file import SafetensorsReader, write_safetensors
+
+    rng = np.random.default_rng(0)
+    mixed = {"b.w": rng.standard_normal((3, 5)).astype(np.float32), "a": np.arange(4, dtype=np.float16),
+             "c": np.ones((2, 1, 2), np.float64)}
+    bf16 = {"x": torch.randn(7, 3).bfloat16(), "y": torch.randn(2).bfloat16()}
+    save_numpy(mixed, str(tmp_path / "ref_mixed"))
+    save_torch(bf16, str(tmp_path / "ref_bf16"))
+    with SafetensorsReader(tmp_path / "ref_bf16") as reader:  # bf16 read as bf16 (ml_dtypes), unchanged
+        ours = {n: np.array(reader.view(n)) for n in reader.names()}
+    for name, tensors in (("mixed", mixed), ("bf16", ours)):
+        write_safetensors(tmp_path / name, {n: (v.shape, v.dtype) for n, v in tensors.items()}, tensors.__getitem__)
+        assert (tmp_path / name).read_bytes() == (tmp_path / f"ref_{name}").read_bytes(), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bf16", "mixed", "ref_bf16", "ref_mixed"]  # no temp files
