@@ -53,6 +53,13 @@ def make_optimizer(train) -> optax.GradientTransformation:
     )
 
 
-def ema_update(ema, params, decay: float):
+def ema_decay(decay: float, updates: jax.Array) -> jax.Array:
+    """The decay after `updates` EMA updates: min(decay, (1 + n) / (10 + n)), so a short run's EMA is
+    not stuck near the random initialisation (0.9999 would need ~10^4 updates to forget it)."""
+    n = updates.astype(jnp.float32)
+    return jnp.minimum(decay, (1.0 + n) / (10.0 + n))
+
+
+def ema_update(ema, params, decay):
     """ema <- decay * ema + (1 - decay) * params, in fp32."""
     return jax.tree.map(lambda e, p: (decay * e + (1.0 - decay) * p.astype(jnp.float32)).astype(e.dtype), ema, params)

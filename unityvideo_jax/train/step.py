@@ -17,7 +17,7 @@ import optax
 from flax import nnx
 
 from unityvideo_jax.diffusion import flow, loss, tasks, timesteps
-from unityvideo_jax.train.optimizer import ema_update
+from unityvideo_jax.train.optimizer import ema_decay, ema_update
 from unityvideo_jax.train.state import TrainState
 
 
@@ -109,7 +109,8 @@ def make_train_step(graphdef, config, optimizer):
         params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
         step_next = state.step + 1
         do_ema = finite & (step_next % train.ema_every == 0)
-        ema = jax.lax.cond(do_ema, lambda: ema_update(state.ema, params, train.ema_decay), lambda: state.ema)
+        decay = ema_decay(train.ema_decay, step_next // train.ema_every)
+        ema = jax.lax.cond(do_ema, lambda: ema_update(state.ema, params, decay), lambda: state.ema)
 
         bad = (~finite).astype(jnp.int32)
         new_state = state.replace(
