@@ -13,7 +13,7 @@ setup(
     name="unityvideo_jax",
     version="0.1.0",
     description="UnityVideo in JAX/Flax NNX: one two-stream video DiT for generation, estimation and control.",
-    python_requires=">=3.10,<3.13",
+    python_requires=">=3.11,<3.13",  # jax 0.10 needs Python 3.11+
     # configs/ lives at the top level of the repository and installs as unityvideo_jax.configs.
     packages=find_packages(include=["unityvideo_jax", "unityvideo_jax.*"]) + ["unityvideo_jax.configs"],
     package_dir={"unityvideo_jax.configs": "configs"},
