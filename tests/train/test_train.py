@@ -104,3 +104,18 @@ def test_resume_is_bit_exact(tmp_path):
         assert all(np.array_equal(x, y) for x, y in zip(a, b)), name
     trace = lambda d: [json.loads(x)["batch"] for x in open(d / "data_trace.jsonl")]  # noqa: E731
     assert trace(tmp_path / "full") == trace(tmp_path / "split")
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_one_before(tmp_path, capsys):
+    config = tiny_train_config(steps=4, checkpoint_every=2, log_every=2)
+    train(config, str(tmp_path), _iter(), progress=False)
+    latest = tmp_path / "checkpoints" / "4" / "params"
+    for f in latest.rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"garbage")  # a finalised step whose files were damaged afterwards
+    config.train.steps = 6
+    state = train(config, str(tmp_path), _iter(), progress=False).state
+    assert "checkpoint step 4 is damaged" in capsys.readouterr().out
+    assert int(state.step) == 6
+    steps_written = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps_written[-1] == 6
