@@ -96,6 +96,10 @@ def _train(argv: list[str]) -> int:
     from absl import flags
     from ml_collections import config_flags
 
+    from unityvideo_jax.parallel.distributed import initialize
+
+    initialize()  # multi-host runs join here, before anything touches a backend
+
     fv = flags.FlagValues()
     config_flags.DEFINE_config_file("config", None, "config file or name; override with --config.a.b=value",
                                     flag_values=fv, lock_config=True)
@@ -117,11 +121,13 @@ def _train(argv: list[str]) -> int:
         raise ValueError("--config and --workdir are required (e.g. --config tiny --workdir runs/tiny)")
     flags.FLAGS.mark_as_parsed()  # Grain's worker processes read absl flags
     from unityvideo_jax.data.pipeline import make_iterator
+    from unityvideo_jax.parallel.data import host_shard
     from unityvideo_jax.train.loop import TrainingStopped, train
 
     config = fv.config
+    shard = host_shard(config)  # the rows of each global batch this host's devices hold
     try:
-        summary = train(config, fv.workdir, lambda c, start: make_iterator(c, start_step=start),
+        summary = train(config, fv.workdir, lambda c, start: make_iterator(c, start_step=start, **shard),
                         progress=fv.progress, profile=fv.profile, record_batches=fv.trace_data)
     except TrainingStopped as err:
         print(f"unityvideo train: stopped: {err}", file=sys.stderr)
@@ -129,6 +135,32 @@ def _train(argv: list[str]) -> int:
     print(f"done: step {int(summary.state.step)} in {fv.workdir}; {summary.steps_per_second:.2f} steps/s, "
           f"{summary.tokens_per_second:,.0f} tokens/s, {summary.tflops_per_device:.3f} TFLOP/s per device, "
           f"{summary.outside_seconds / max(summary.wall_seconds, 1e-9):.1%} of the time outside the step")
+    return 0
+
+
+def _aot(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="unityvideo aot", description="Compile the train step (and a sampler "
+                                     "step) for a TPU slice on this host; print bytes per chip, FLOPs, a floor.")
+    parser.add_argument("--config", required=True, help="a config name (e.g. wan22_ti2v_5b_release) or a file")
+    parser.add_argument("--topology", required=True, help="a TPU slice: v5p-8, v5p-64, v5e-4, v5e-8, v6e-8, ...")
+    parser.add_argument("--slices", type=int, default=1, help="multislice: this many copies of --topology")
+    parser.add_argument("--batch", type=int, help="global batch (config.data.global_batch)")
+    parser.add_argument("--frames", type=int, help="video frames (4k + 1)")
+    parser.add_argument("--height", type=int, help="video height in pixels")
+    parser.add_argument("--width", type=int, help="video width in pixels")
+    parser.add_argument("--preset", help="fsdp, fsdp_tensor, fsdp_context, ulysses or ring")
+    for axis in ("data", "fsdp", "context", "tensor"):
+        parser.add_argument(f"--{axis}", type=int, help=f"config.parallel.{axis} (per slice; -1: the rest)")
+    parser.add_argument("--remat", help="config.model.remat_policy: none, full, dots, dots_offload")
+    parser.add_argument("--attention", help="config.model.attention: xla, chunked, splash")
+    parser.add_argument("--dtype", default="bfloat16", help="compute dtype (default bfloat16, as on TPU)")
+    parser.add_argument("--no-sampler", action="store_true", help="compile only the train step")
+    args = parser.parse_args(argv)
+    from unityvideo_jax.config import get_config
+    from unityvideo_jax.parallel.aot import format_plan, override, plan
+
+    config = override(get_config(args.config), vars(args))
+    print(format_plan(plan(config, args.topology, num_slices=args.slices, sampler=not args.no_sampler)))
     return 0
 
 
@@ -226,6 +258,7 @@ VERBS = {
     "convert": (_convert, "PyTorch weights (release or diffusers safetensors) -> an Orbax checkpoint"),
     "export": (_export, "an Orbax checkpoint -> PyTorch weights (release or diffusers safetensors)"),
     "preprocess": (_preprocess, "videos + a metadata CSV -> ArrayRecord shards of latents and text embeddings"),
+    "aot": (_aot, "memory plan for a TPU slice, compiled on this host: --config NAME --topology v5p-8 [--batch ...]"),
 }
 
 

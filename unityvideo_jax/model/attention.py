@@ -1,7 +1,12 @@
 """Attention math; the kernel is chosen by name (`config.model.attention`).
 
-Every kernel takes q (B, Lq, N, D), k and v (B, Lk, N, D) and returns (B, Lq, N, D). Logits and
+Every kernel takes q (B, Lq, N, D), k and v (B, Lk, N, D) and returns (B, Lq, N, D). Keys at
+positions >= `kv_valid` get no weight (the padding a sharded sequence may need). Logits and
 softmax are computed in fp32 whatever the input dtype.
+
+Where the active parallelism rules shard the token sequence, `get_kernel` hands the named kernel
+to parallel/context_attention.py, which wraps it in the preset's strategy (K/V all-gather,
+Ulysses or ring); the model only ever calls "the kernel".
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+MASKED = -0.5 * float(jnp.finfo(jnp.float32).max)  # finite: a fully padded block stays NaN-free
 
-def xla_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
-    """softmax(q k^T / sqrt(d)) v, left to XLA to fuse.
+
+def _attend(q, k, v, kv_valid):
+    """(out (B, Lq, N, D) fp32, logsumexp (B, N, Lq) fp32) of softmax(q k^T / sqrt(d)) v.
 
     Heads go in front before the matmuls, and the softmax's division is applied after the
     (probabilities x values) matmul, on (Lq, D) instead of (Lq, Lk): on CPU this measured 2-4x
@@ -23,34 +30,62 @@ def xla_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
     scale = q.shape[-1] ** -0.5
     q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))  # (B, N, L, D)
     logits = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
-    weights = jnp.exp(logits - jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True)))
+    if kv_valid is not None:
+        logits = jnp.where(jnp.arange(k.shape[2]) < kv_valid, logits, MASKED)
+    top = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+    weights = jnp.exp(logits - top)
     total = jnp.sum(weights, axis=-1, keepdims=True)
     out = jnp.einsum("bnqk,bnkd->bnqd", weights.astype(v.dtype), v, preferred_element_type=jnp.float32)
-    return (out / total).astype(v.dtype).transpose(0, 2, 1, 3)
+    return (out / total).transpose(0, 2, 1, 3), (top + jnp.log(total))[..., 0]
 
 
-def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, chunk: int) -> jax.Array:
+def xla_attention_lse(q, k, v, kv_valid=None):
+    """(out fp32, logsumexp (B, N, Lq) fp32): what the ring's online-softmax merge needs."""
+    return _attend(q, k, v, kv_valid)
+
+
+def xla_attention(q: jax.Array, k: jax.Array, v: jax.Array, kv_valid=None) -> jax.Array:
+    """softmax(q k^T / sqrt(d)) v, left to XLA to fuse."""
+    return _attend(q, k, v, kv_valid)[0].astype(v.dtype)
+
+
+def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array, kv_valid=None, *, chunk: int) -> jax.Array:
     """Queries `chunk` at a time (lax.map), so the logits never exceed (B, N, chunk, Lk)."""
     length = q.shape[1]
     if chunk <= 0 or chunk >= length:
-        return xla_attention(q, k, v)
+        return xla_attention(q, k, v, kv_valid)
     pad = (-length) % chunk
     qp = jnp.pad(q, ((0, 0), (0, pad), (0, 0), (0, 0)))
     blocks = qp.reshape(q.shape[0], -1, chunk, *q.shape[2:]).swapaxes(0, 1)
-    out = jax.lax.map(lambda qb: xla_attention(qb, k, v), blocks)
+    out = jax.lax.map(lambda qb: xla_attention(qb, k, v, kv_valid), blocks)
     out = out.swapaxes(0, 1).reshape(q.shape[0], -1, *q.shape[2:])
     return out[:, :length]
+
+
+def splash_attention(q, k, v, kv_valid=None):
+    """The Pallas splash-attention kernel (TPU only); imported on use, so CPU runs never load Pallas."""
+    from unityvideo_jax.model.splash_attention import splash_attention as splash
+
+    return splash(q, k, v, kv_valid)
 
 
 KERNELS: dict[str, Callable[..., jax.Array]] = {
     "xla": xla_attention,
     "chunked": chunked_attention,
+    "splash": splash_attention,
 }
 
 
-def get_kernel(name: str, chunk: int = 0) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
-    """The attention kernel registered under `name`."""
+def local_kernel(name: str, chunk: int = 0) -> Callable[..., jax.Array]:
+    """The kernel registered under `name`, as it runs on one device's whole sequence."""
     if name not in KERNELS:
         raise ValueError(f"config.model.attention={name!r}: expected one of {sorted(KERNELS)}")
     kernel = KERNELS[name]
     return functools.partial(kernel, chunk=chunk) if name == "chunked" else kernel
+
+
+def get_kernel(name: str, chunk: int = 0) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
+    """The kernel `name`, wrapped in the context-parallel strategy of the active rules (if any)."""
+    from unityvideo_jax.parallel.context_attention import sequence_parallel  # policy lives in parallel/
+
+    return sequence_parallel(local_kernel(name, chunk), name)

@@ -75,13 +75,35 @@ class WanBlock(nnx.Module):
         shift, scale, gate, c_shift, c_scale, c_gate = (e[:, :, :, i, None, :] for i in range(6))
 
         h = modulate(x, shift, scale, self.spec.eps).astype(dtype)
-        h = self.attn1(h.reshape(b, s * f * m, d), rope=rope).reshape(x.shape)
-        x = x + h.astype(FP32) * gate
+        rope = tuple(_joint_sequence(t.reshape(1, s, f, m, -1))[0] for t in rope)  # (S F M, .) tables
+        h = self.attn1(_joint_sequence(h), rope=rope)
+        x = x + _split_sequence(h, x.shape).astype(FP32) * gate
 
-        h = self.norm2(x).astype(dtype).reshape(b * s, f * m, d)
+        h = _per_stream_sequence(self.norm2(x).astype(dtype))
         h = self.attn2(h, context.reshape(b * s, *context.shape[2:]))
-        x = x + h.reshape(x.shape).astype(FP32)
+        x = x + h.reshape(b, s, m, f, d).swapaxes(2, 3).astype(FP32)
 
         h = modulate(x, c_shift, c_scale, self.spec.eps).astype(dtype)
         x = x + self.ffn(h).astype(FP32) * c_gate
         return constrain(x, RESIDUAL_AXES)
+
+
+# Token order inside attention: the M tokens of a frame lead, (M, S, F). Attention does not care
+# about order (RoPE carries the positions), and a residual stream sharded on M (the context axis,
+# RESIDUAL_AXES) then flattens to contiguous blocks of the sequence with no data movement.
+def _joint_sequence(x: jax.Array) -> jax.Array:
+    """(B, S, F, M, ...) -> (B, M * S * F, ...)."""
+    b, s, f, m = x.shape[:4]
+    return jnp.moveaxis(x, 3, 1).reshape(b, m * s * f, *x.shape[4:])
+
+
+def _split_sequence(h: jax.Array, shape) -> jax.Array:
+    """The inverse of `_joint_sequence` for (B, M * S * F, D) -> `shape` (B, S, F, M, D)."""
+    b, s, f, m, d = shape
+    return jnp.moveaxis(h.reshape(b, m, s, f, d), 1, 3)
+
+
+def _per_stream_sequence(x: jax.Array) -> jax.Array:
+    """(B, S, F, M, D) -> (B * S, M * F, D): each stream's tokens, frame tokens leading."""
+    b, s, f, m, d = x.shape
+    return x.swapaxes(2, 3).reshape(b * s, m * f, d)

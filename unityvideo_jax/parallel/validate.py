@@ -4,31 +4,56 @@ from __future__ import annotations
 
 import math
 
-
 from flax import nnx
 from jax.sharding import Mesh
 
 from unityvideo_jax.parallel.rules import get_rules, mesh_axes_of
+from unityvideo_jax.parallel.shapes import token_grid
+
+
+def _ways(mesh: Mesh, axes) -> int:
+    return math.prod(mesh.shape[a] for a in axes)
 
 
 def validate(config, mesh: Mesh) -> None:
-    """Check `config.model` against `mesh` under `config.parallel.preset`; ValueError on the first problem."""
-    rules = get_rules(config.parallel.preset)
+    """Check `config` against `mesh` under `config.parallel.preset`; ValueError on the first problem."""
+    preset = config.parallel.preset
+    rules = get_rules(preset)
     model = config.model
     checks = (
-        ("heads", model.num_heads, "num_heads"),
-        ("mlp", model.ffn_dim, "ffn_dim"),
-        ("embed", model.dim, "dim"),
+        ("heads", model.num_heads, "config.model.num_heads"),
+        ("mlp", model.ffn_dim, "config.model.ffn_dim"),
+        ("embed", model.dim, "config.model.dim"),
+        ("attention_heads", model.num_heads, "config.model.num_heads"),  # Ulysses: heads over the sequence axes
+        ("activation_batch", config.data.global_batch, "config.data.global_batch"),
     )
     for logical, size, key in checks:
         axes = mesh_axes_of(rules, logical)
-        ways = math.prod(mesh.shape[a] for a in axes)
+        ways = _ways(mesh, axes)
         if size % ways:
             raise ValueError(
-                f"config.model.{key}={size} cannot be split {ways} ways over mesh axes {axes} "
-                f"(preset {config.parallel.preset!r}): choose mesh sizes whose product divides {size}, "
-                "or another preset"
+                f"{key}={size} cannot be split {ways} ways over mesh axes {axes} (preset {preset!r}): "
+                f"choose mesh sizes whose product divides {size}, or another preset"
             )
+    _check_sequence(config, mesh, rules)
+
+
+def _check_sequence(config, mesh: Mesh, rules) -> None:
+    """The context axis splits each latent frame's tokens; it may not outnumber them.
+
+    A joint sequence the context axis does not divide is fine: attention pads it and masks the
+    padded keys. But a device with no tokens of a frame at all is a layout mistake.
+    """
+    axes = mesh_axes_of(rules, "activation_length")
+    ways = _ways(mesh, axes)
+    if ways == 1:
+        return
+    frames, height, width = token_grid(config)
+    if height * width < ways:
+        raise ValueError(
+            f"the context axes {axes} split each latent frame's {height * width} tokens ({height}x{width}) "
+            f"{ways} ways: lower config.parallel.context to at most {height * width} or use larger videos"
+        )
 
 
 def check_divisible(state, mesh: Mesh, rules) -> None:
@@ -38,11 +63,10 @@ def check_divisible(state, mesh: Mesh, rules) -> None:
         names = var.get_metadata().get("out_sharding") or ()
         for dim, logical in zip(var.shape, names):
             axes = mesh_axes_of(rules, logical)
-            ways = math.prod(mesh.shape[a] for a in axes)
+            ways = _ways(mesh, axes)
             if dim % ways:
                 where = ".".join(str(p) for p in path)
                 raise ValueError(
                     f"parameter {where} has a dimension of {dim} ({logical!r}) that cannot be split {ways} "
                     f"ways over mesh axes {axes}: change the model width or the mesh sizes"
                 )
-
