@@ -1,11 +1,11 @@
 """One process of test_multihost.py: train the tiny config on this host's rows of every batch.
 
-    python multihost_worker.py WORKDIR OUT.npz STEPS [RESUME_AT]
+    python multihost_worker.py WORKDIR OUT.npz STEPS RESUME_AT
 
 Multi-process when JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID are set (as the
-CLI does, through parallel/distributed.py). With RESUME_AT the run stops there with a checkpoint
-and a second `train` call restores it on every host and goes on to STEPS. Process 0 writes the
-final parameters, gathered from all hosts, to OUT.npz.
+CLI does, through parallel/distributed.py). The run stops at RESUME_AT with a checkpoint, and a
+second `train` call restores it on every host and goes on to STEPS. Process 0 writes the final
+parameters, gathered from all hosts, to OUT.npz.
 """
 
 from __future__ import annotations
@@ -51,19 +51,26 @@ class HostRows:
         self.batches.set_state(state)
 
 
-def main(workdir: str, out: str, steps: int, resume_at: int | None) -> None:
-    jax.config.update("jax_default_matmul_precision", "highest")
-    # the resumed run compiles the same step again: let the persistent cache answer
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "compile_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+def tiny_config():
     config = get_config("tiny")
     config.data.text_len = 16
     config.data.global_batch = GLOBAL_BATCH
     config.parallel.update(preset="fsdp", data=1, fsdp=-1, context=1, tensor=1)
-    config.train.update(lr=1e-3, warmup_steps=0, log_every=1, checkpoint_every=resume_at or 1000)
+    config.train.update(lr=1e-3, warmup_steps=0, log_every=1)
+    return config
+
+
+def main(workdir: str, out: str, steps: int, resume_at: int) -> None:
+    jax.config.update("jax_default_matmul_precision", "highest")
+    # the resumed run compiles the same step again: let the persistent cache answer
+    cache = os.environ.get("UNITYVIDEO_TEST_CACHE") or os.path.join(workdir, "compile_cache")
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    config = tiny_config()
+    config.train.checkpoint_every = resume_at
     shard = host_shard(config)
     rows = lambda c, start: HostRows(c, **shard)  # noqa: E731
-    for stop in ([resume_at] if resume_at else []) + [steps]:
+    for stop in (resume_at, steps):
         config.train.steps = stop
         state = train(config, workdir, rows, progress=False).state
     params = multihost_utils.process_allgather(state.params, tiled=True)
@@ -74,4 +81,4 @@ def main(workdir: str, out: str, steps: int, resume_at: int | None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

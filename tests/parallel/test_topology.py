@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-import ml_collections
+import jax
 import pytest
 
 from unityvideo_jax.parallel.topology import parse
@@ -35,6 +35,23 @@ def test_slice_names_give_chips_and_torus(name, chips, topology):
 def test_bad_slice_names_say_what_is_expected(name, problem):
     with pytest.raises(ValueError, match=problem):
         parse(name)
+
+
+def test_a_step_xla_cannot_fit_is_reported_not_raised():
+    from unityvideo_jax.parallel.aot import _measure
+
+    def out_of_memory(config, mesh):
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required "
+                                         "for HLO temporaries (127.54G) exceeds available HBM (15.75G).")
+
+    cost = _measure(out_of_memory, None, None)
+    assert cost.refused.startswith("RESOURCE_EXHAUSTED") and cost.temporaries == int(127.54 * 2**30)
+
+    def broken(config, mesh):
+        raise jax.errors.JaxRuntimeError("INTERNAL: something else")
+
+    with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
+        _measure(broken, None, None)
 
 
 @needs_libtpu

@@ -8,7 +8,7 @@ the slice's compile-only devices (parallel/topology.py). From each compiled step
   FLOPs           cost_analysis() (XLA's count for one chip) beside model/flops.py (analytic)
   floor           FLOPs per chip / the chip's peak bf16 FLOP/s: no step can be faster
 The analytic count is the one to trust for the floor: XLA counts the body of the scanned layers
-once, not once per layer. Recomputation is added for the remat policy (full: one more forward).
+once, not once per layer. The remat policy's recomputation is added (`recomputed_flops`).
 """
 
 from __future__ import annotations
@@ -35,9 +35,19 @@ from unityvideo_jax.train.loop import sharded_state
 from unityvideo_jax.train.optimizer import make_optimizer
 from unityvideo_jax.train.step import StepConstants, make_train_step
 
-# Forward passes a step's backward adds per remat policy (model/remat.py): full recomputes the
-# whole forward; dots keeps the matmuls and recomputes only elementwise work (no matmul FLOPs).
-RECOMPUTED_FORWARDS = {"none": 0, "full": 1, "dots": 0, "dots_offload": 0}
+def recomputed_flops(spec, grid, text_len: int, policy: str) -> int:
+    """FLOPs per sample a remat policy (model/remat.py) adds to the backward pass.
+
+    full recomputes the whole forward. dots keeps the outputs of matmuls without batch dimensions
+    (the projections and the FFN) and recomputes the rest, which includes attention's score and
+    mix products (batched einsums, or the splash kernel): 4 T^2 D + 4 T L D per layer.
+    """
+    if policy == "full":
+        return forward_flops(spec, grid, 2, text_len)
+    if policy in ("dots", "dots_offload"):
+        tokens = 2 * grid[0] * grid[1] * grid[2]
+        return spec.num_layers * 4 * tokens * spec.dim * (tokens + text_len)
+    return 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +138,8 @@ def _abstract_inputs(config, mesh, rules):
     text = (b, int(config.data.text_len), int(config.model.text_dim))
     shapes = dict(rgb=(video, jnp.float32), aux=(video, jnp.float32), modality=((b,), jnp.int32),
                   text=(text, jnp.float32), source=((b,), jnp.int32))
-    batch = {k: jax.ShapeDtypeStruct(s, d, sharding=batch_sharding(mesh, rules, len(s))) for k, (s, d) in shapes.items()}
+    batch = {key: jax.ShapeDtypeStruct(shape, dtype, sharding=batch_sharding(mesh, rules, len(shape)))
+             for key, (shape, dtype) in shapes.items()}
     whole = NamedSharding(mesh, PartitionSpec())
     constants = StepConstants(
         prompts=jax.ShapeDtypeStruct((config.model.num_modalities,) + text[1:], jnp.float32, sharding=whole),
@@ -177,7 +188,7 @@ def plan(config, topology: str, *, num_slices: int = 1, sampler: bool = True) ->
     grid = token_grid(config)
     text_len, b, chips = int(config.data.text_len), int(config.data.global_batch), len(devices)
     forward = forward_flops(spec, grid, 2, text_len)
-    passes = 3 + RECOMPUTED_FORWARDS[spec.remat_policy]
+    per_sample = 3 * forward + recomputed_flops(spec, grid, text_len, spec.remat_policy)
     train = _measure(compile_train_step, config, mesh)
     sampled = _measure(compile_sampler_step, config, mesh) if sampler else None
     return Plan(
@@ -186,7 +197,7 @@ def plan(config, topology: str, *, num_slices: int = 1, sampler: bool = True) ->
         attention=spec.attention, dtype=spec.dtype, batch=b,
         video=(int(config.data.frames), int(config.data.height), int(config.data.width)),
         tokens=2 * grid[0] * grid[1] * grid[2], hbm=tpu.chip.hbm_bytes, peak_flops=tpu.chip.peak_bf16_flops,
-        train=train, train_flops=passes * b * forward // chips,
+        train=train, train_flops=b * per_sample // chips,
         sampler=sampled, sampler_flops=b * forward // chips,
     )
 
@@ -196,8 +207,10 @@ def _gb(n: float) -> str:
 
 
 def _flops(n: float) -> str:
-    unit, scale = next((u, s) for u, s in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("", 1.0)) if n >= s or s == 1.0)
-    return f"{n / scale:,.1f} {unit}FLOP"
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}FLOP"
+    return f"{n:,.0f} FLOP"
 
 
 def _seconds(t: float) -> str:
