@@ -162,3 +162,39 @@ def test_cli_preprocess_runs_and_reports_user_errors(folder, tmp_path, capsys):
     assert cli.main(["preprocess", "--metadata", str(bad), "--root", str(folder), "--config", "tiny",
                      "--output", str(tmp_path / "o2"), "--source", "objects"]) == 2  # fmt: skip
     assert "has no column prompt" in capsys.readouterr().err
+
+
+def test_preprocess_encodes_with_the_wan_vae_the_config_names(folder, tmp_path):
+    """latent=wan21 stores the VAE's normalised latents (4x8x8 smaller, z channels), not pixels."""
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from unityvideo_jax.convert.vae_diffusers import load_diffusers_vae
+
+    torch.manual_seed(0)
+    diffusers.AutoencoderKLWan(base_dim=8, z_dim=4, num_res_blocks=1, latents_mean=[0.0] * 4,
+                               latents_std=[1.0] * 4).eval().save_pretrained(tmp_path / "vae")
+    config = tiny_config()
+    config.data.latent = "wan21"
+    output = tmp_path / "out"
+    preprocess_lib.preprocess(config, folder / "meta.csv", folder, output, source="two_person", shard_size=8,
+                              vae=str(tmp_path / "vae"))
+    m = manifest_lib.load(output)
+    assert m.latent == "wan21" and m.video_shape == [(FRAMES - 1) // 4 + 1, SIZE // 8, SIZE // 8, 4]
+    from grain.sources import ArrayRecordDataSource
+
+    shard = m.shards[0]
+    record = records.from_bytes(ArrayRecordDataSource([str(output / shard.file)])[0])
+    latent = np.asarray(record[records.RGB], np.float32)
+    assert latent.shape == tuple(m.video_shape)
+    # the same row preprocessed in pixels, encoded by the same VAE, gives the stored latent
+    pixel_out = tmp_path / "pixels"
+    preprocess_lib.preprocess(tiny_config(), folder / "meta.csv", folder, pixel_out, source="two_person",
+                              shard_size=8)
+    pm = manifest_lib.load(pixel_out)
+    row = shard.rows[0]
+    pixel_shard = next(s for s in pm.shards if row in s.rows)
+    pixels = records.from_bytes(ArrayRecordDataSource([str(pixel_out / pixel_shard.file)])[pixel_shard.rows.index(row)])
+    vae = load_diffusers_vae(tmp_path / "vae")
+    video = np.asarray(pixels[records.RGB], np.float32)[None] / 127.5 - 1.0
+    want = np.asarray(vae.normalize(vae.encode(video).mean))[0]
+    np.testing.assert_allclose(latent, want, atol=2e-2 * float(np.abs(want).max()))  # stored as float16
