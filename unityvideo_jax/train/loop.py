@@ -121,7 +121,9 @@ def _run(config, workdir, state, start, iterator, step_fn, constants, mesh, rule
     tokens_per_step = flops_per_step = 0
     # line-buffered: a killed run keeps every line it wrote
     trace = open(os.path.join(workdir, "data_trace.jsonl"), "a", buffering=1) if record_batches else None
-    bar = tqdm(total=total, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
+    # with a time budget the step count is open-ended: show count and rate, not a meaningless ETA
+    bar = tqdm(total=None if time_budget_s else total, initial=start, disable=not progress, unit="step",
+               dynamic_ncols=True)
     begin = time.perf_counter()
     last_log, last_log_step = begin, start
     end = total
