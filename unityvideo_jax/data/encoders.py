@@ -65,13 +65,14 @@ def stored_video_shape(latent: str, frames: int, height: int, width: int) -> tup
     return ((frames - 1) // 4 + 1, height // scale, width // scale, VAE_CHANNELS[latent])
 
 
-@functools.lru_cache(maxsize=2)
-def text_encoder(name: str, weights: str | None = None):
-    """A `TextEncoder` (model/text.py) by name, cached per process (workers load their own)."""
+@functools.lru_cache(maxsize=4)
+def text_encoder(name: str, weights: str | None = None, max_len: int = STORED_TEXT_LEN):
+    """A `TextEncoder` (model/text.py) by name, padding to `max_len`, cached per process (workers load
+    their own). The one factory for records (STORED_TEXT_LEN) and for training/sampling constants."""
     from unityvideo_jax.model import text
 
     if name == "minilm":
-        return text.minilm_encoder(max_len=STORED_TEXT_LEN)
+        return text.minilm_encoder(max_len=max_len)
     if name == "umt5":
         if not weights:
             raise ValueError(
@@ -79,5 +80,5 @@ def text_encoder(name: str, weights: str | None = None):
                 "and tokenizer/) with --text-encoder DIR"
             )
         root = Path(weights)
-        return text.umt5_encoder(root / "text_encoder", root / "tokenizer", max_len=STORED_TEXT_LEN)
+        return text.umt5_encoder(root / "text_encoder", root / "tokenizer", max_len=max_len)
     raise ValueError(f"config.data.text_encoder={name!r}: expected one of minilm, umt5")

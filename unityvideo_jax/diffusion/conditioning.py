@@ -7,31 +7,19 @@ dropout and the unconditional branch of classifier-free guidance.
 
 from __future__ import annotations
 
-import functools
-
 import jax.numpy as jnp
 
 from unityvideo_jax import modalities
 from unityvideo_jax.train.step import StepConstants
 
 
-@functools.lru_cache(maxsize=4)
-def _encoder(name: str, max_len: int, weights: str, tokenizer: str):
-    from unityvideo_jax.model import text
-
-    if name not in text.ENCODERS:
-        raise ValueError(f"config.data.text_encoder={name!r}: expected one of {sorted(text.ENCODERS)}")
-    if name == "umt5":
-        return text.umt5_encoder(weights, tokenizer, max_len=max_len)
-    return text.ENCODERS[name](max_len=max_len)
-
-
 def text_encoder(config):
-    """The config's text encoder, padding to `config.data.text_len` tokens (cached per process)."""
+    """The config's text encoder, padding to `config.data.text_len` tokens (cached per process).
+    umT5 reads `config.data.text_encoder_weights`: a Wan folder holding text_encoder/ and tokenizer/."""
+    from unityvideo_jax.data.encoders import text_encoder as by_name
+
     data = config.data
-    return _encoder(
-        data.text_encoder, int(data.text_len), data.get("text_encoder_weights", ""), data.get("tokenizer", "")
-    )
+    return by_name(data.text_encoder, data.get("text_encoder_weights", "") or None, int(data.text_len))
 
 
 def step_constants(config) -> StepConstants:
