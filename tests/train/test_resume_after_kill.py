@@ -64,11 +64,15 @@ def test_sigkill_after_a_checkpoint_then_resume_is_bit_exact(tmp_path):
 
     proc = subprocess.Popen(_command(split, data, STEPS), env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    # An unplanned moment after checkpoint N: a random step past it, watched through the data trace
+    # (a fixed sleep raced a fast machine, which finished all steps before the kill).
+    kill_after = random.randint(EVERY + 1, STEPS - 6)
+    trace = split / "data_trace.jsonl"
     deadline = time.time() + 300
-    while not (split / "checkpoints" / str(EVERY)).is_dir():
-        assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
-        time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 1.0))  # an unplanned moment after checkpoint N
+    while not ((split / "checkpoints" / str(EVERY)).is_dir() and trace.is_file()
+               and len(trace.read_text().splitlines()) >= kill_after):
+        assert proc.poll() is None and time.time() < deadline, "the run ended before the planned kill"
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = _trace(split)
