@@ -16,6 +16,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 
 from unityvideo_jax import modalities
+from unityvideo_jax.convert import fast_copy
 
 # (to ours, to theirs)
 LAYOUTS: dict[str, tuple[Callable, Callable]] = {
@@ -28,9 +29,9 @@ LAYOUTS: dict[str, tuple[Callable, Callable]] = {
     "unsqueeze": (lambda a: a[0], lambda a: a[None]),
 }
 
-# The axis permutation of each transposing layout (ours = theirs.transpose(perm)). Copies go in
-# slabs along the source's axis 0 so reads stay contiguous: a transposed copy of a whole
-# 3072 x 14336 matrix is several times slower than the same copy in 1 MiB slabs.
+# The axis permutation of each transposing layout (ours = theirs.transpose(perm)). Those that
+# fast_copy does not tile (the conv3d patch embeddings) copy in slabs along the source's axis 0 so
+# reads stay contiguous: a transposed copy of a whole tensor is several times slower.
 PERMUTATIONS = {"same": None, "linear": (1, 0), "conv3d": (2, 3, 4, 1, 0)}
 _SLAB_BYTES = 1 << 20
 
@@ -103,9 +104,16 @@ def expected_tensors(table: NameTable, our_shapes: Mapping[str, tuple], num_laye
 def copy_into(dst: np.ndarray, src: np.ndarray, layout: str, to: str = "ours") -> None:
     """Write `src` into `dst` in the other layout (`to` = "ours" or "theirs"), casting on the way.
 
-    Both are whole tensors of one layer; the copy goes slab by slab along `src`'s axis 0.
+    Both are whole tensors of one layer. Linear transposes and plain copies go through fast_copy
+    (cache-sized tiles over a thread pool); other permutations slab by slab along `src`'s axis 0.
     """
     convert = LAYOUTS[layout][0 if to == "ours" else 1]
+    if layout == "linear" and src.ndim == 2:
+        fast_copy.transpose_into(dst, src)
+        return
+    if layout == "same" and dst.shape == src.shape:
+        fast_copy.copy_into(dst, src)
+        return
     if layout not in PERMUTATIONS or src.ndim == 0:
         dst[...] = convert(src)
         return
