@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from tests.convert.random_checkpoints import foreign_shapes, random_tensors, write_random  # noqa: E402
 from unityvideo_jax import get_config  # noqa: E402
-from unityvideo_jax.convert import diffusers, release, table  # noqa: E402
+from unityvideo_jax.convert import diffusers, fast_copy, release, table  # noqa: E402
 from unityvideo_jax.convert.table import flatten  # noqa: E402
 from unityvideo_jax.convert.torch_checkpoint import load_torch_checkpoint, save_torch_checkpoint  # noqa: E402
 
@@ -68,7 +68,10 @@ def _bytes(t: torch.Tensor) -> bytes:
 @pytest.mark.parametrize("dtype", ["bf16", "fp32"])
 @pytest.mark.parametrize("config_name", ["tiny_release", "tiny"])
 def test_release_round_trip_is_bit_exact(tmp_path, config_name, dtype, monkeypatch):
-    monkeypatch.setattr(table, "_SLAB_BYTES", 100)  # many slabs per tensor, as for 5B-sized ones
+    # many slabs, tiles and threads per tensor, as for 5B-sized ones
+    monkeypatch.setattr(table, "_SLAB_BYTES", 100)
+    monkeypatch.setattr(fast_copy, "TILE", 8)
+    monkeypatch.setattr(fast_copy, "_MIN_PARALLEL_BYTES", 0)
     config = get_config(config_name)
     source = write_random(tmp_path / "in.safetensors", config, "release", TORCH_DTYPES[dtype])
     model = load_torch_checkpoint(tmp_path / "in.safetensors", config)
