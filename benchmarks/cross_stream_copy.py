@@ -33,9 +33,10 @@ BATCH, CHANNELS, TEXT_LEN = 8, 12, 4
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=5)
-    p.add_argument("--latent", type=int, default=16, help="latent height and width (tokens: (latent / 2)^2 a frame)")
+    p.add_argument("--latent", type=int, default=16, help="latent height and width (tokens: (latent / patch)^2 a frame)")
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--patch", type=int, default=2, help="spatial patch size (the latents are constant over 2x2)")
     p.add_argument("--rope-theta", type=float, default=10000.0)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--steps", type=int, default=1500)
@@ -44,6 +45,7 @@ def main():
 
     m = get_config("tiny").model
     m.num_heads, m.dim, m.ffn_dim, m.rope_theta = args.heads, args.dim, 2 * args.dim, args.rope_theta
+    m.patch_size = (1, args.patch, args.patch)
     model = UnityDiT(m, rngs=nnx.Rngs(0))
     optimizer = nnx.Optimizer(model, optax.adam(args.lr), wrt=nnx.Param)
     shape = (BATCH, args.frames, args.latent, args.latent, CHANNELS)
@@ -80,7 +82,7 @@ def main():
         corr = jnp.sum(x0 * x) / jnp.sqrt(jnp.sum(x0**2) * jnp.sum(x**2))
         return error, corr
 
-    tokens = args.frames * (args.latent // 2) ** 2
+    tokens = args.frames * (args.latent // args.patch) ** 2
     print(f"{tokens} tokens a stream, dim {args.dim}, {args.heads} heads (head dim {args.dim // args.heads}), "
           f"rope theta {args.rope_theta:g}, lr {args.lr:g}")
     print("| step | x0 error at t=1 (1 = prior) | corr(x0, truth) | s |")
