@@ -39,6 +39,7 @@ def main():
     p.add_argument("--patch", type=int, default=2, help="spatial patch size (the latents are constant over 2x2)")
     p.add_argument("--rope-theta", type=float, default=10000.0)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--qk-scale", type=float, default=1.0, help="initial gain of the qk RMSNorms (Wan: 1)")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--every", type=int, default=100)
     args = p.parse_args()
@@ -47,6 +48,8 @@ def main():
     m.num_heads, m.dim, m.ffn_dim, m.rope_theta = args.heads, args.dim, 2 * args.dim, args.rope_theta
     m.patch_size = (1, args.patch, args.patch)
     model = UnityDiT(m, rngs=nnx.Rngs(0))
+    for norm in (model.blocks.attn1.norm_q, model.blocks.attn1.norm_k):
+        norm.scale[...] = norm.scale[...] * args.qk_scale
     optimizer = nnx.Optimizer(model, optax.adam(args.lr), wrt=nnx.Param)
     shape = (BATCH, args.frames, args.latent, args.latent, CHANNELS)
     text = jnp.zeros((BATCH, TEXT_LEN, m.text_dim))
@@ -84,7 +87,7 @@ def main():
 
     tokens = args.frames * (args.latent // args.patch) ** 2
     print(f"{tokens} tokens a stream, dim {args.dim}, {args.heads} heads (head dim {args.dim // args.heads}), "
-          f"rope theta {args.rope_theta:g}, lr {args.lr:g}")
+          f"rope theta {args.rope_theta:g}, lr {args.lr:g}, qk gain {args.qk_scale:g}")
     print("| step | x0 error at t=1 (1 = prior) | corr(x0, truth) | s |")
     print("|---:|---:|---:|---:|")
     key, probe_key = jax.random.key(0), jax.random.key(99)
