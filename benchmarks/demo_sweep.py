@@ -29,13 +29,14 @@ import numpy as np  # noqa: E402
 def _configs_package() -> None:
     """Outside an installed checkout (e.g. on an accelerator host), configs/ is unityvideo_jax.configs."""
     import importlib.util
-    import types
 
     if importlib.util.find_spec("unityvideo_jax.configs") is None:
         folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-        package = types.ModuleType("unityvideo_jax.configs")
-        package.__path__ = [folder]
+        spec = importlib.util.spec_from_file_location(
+            "unityvideo_jax.configs", os.path.join(folder, "__init__.py"), submodule_search_locations=[folder])
+        package = importlib.util.module_from_spec(spec)
         sys.modules["unityvideo_jax.configs"] = package
+        spec.loader.exec_module(package)
 
 
 _configs_package()
@@ -62,6 +63,13 @@ VARIANTS = {
     # 4 x 4 latent patches (8 x 8 pixels): 80 tokens a stream, a token of 192 values
     "p4_d192": ({**P4_D192}, 1.0),
     "p4_d192_qk3": ({**P4_D192}, 3.0),
+    "p4_d192_partner": ({**P4_D192}, 1.0, True),
+    "p4_d192_qk2_partner": ({**P4_D192}, 2.0, True),
+    "head32_partner": ({"model.num_heads": 2}, 1.0, True),
+    "p4_d192_shift5": ({**P4_D192, "diffusion.shift": 5.0}, 1.0),
+    "p4_d192_shift5_partner": ({**P4_D192, "diffusion.shift": 5.0}, 1.0, True),
+    "p4_d192_uniform_shift3": ({**P4_D192, "diffusion.timestep_sampling": "uniform", "diffusion.shift": 3.0}, 1.0),
+    "base_shift5": ({"diffusion.shift": 5.0}, 1.0),
     "p4_d192_qk3_lr3e-3": ({**P4_D192, "train.lr": 3e-3}, 3.0),
     "p4_d192_qk3_est_only": ({**P4_D192, "diffusion.task_probs.joint": 0.0, "diffusion.task_probs.condition": 0.0,
                               "diffusion.task_probs.estimate": 1.0}, 3.0),
@@ -174,7 +182,7 @@ class Batches:
 class Scorer:
     """Estimation of depth and segmentation on the held-out clips, scored as `unityvideo eval` scores."""
 
-    def __init__(self, data, config, steps: int, samples: int):
+    def __init__(self, data, config, settings: str):
         from unityvideo_jax import modalities
         from unityvideo_jax.data.heldout import eval_clips
         from unityvideo_jax.eval import baselines, scores
@@ -189,7 +197,8 @@ class Scorer:
             mean_uv=None)
         self.items = [(i, name) for i, clip in enumerate(self.clips) for name in SCORED
                       if name in config.data.source_modalities[clip.family]]
-        self.steps, self.samples, self.shift = steps, samples, float(config.infer.shift)
+        self.settings = [tuple(int(v) for v in (x.split("x") + ["1"])[:2]) for x in settings.split(",")]
+        self.shift = float(config.infer.shift)
         self.baseline = self._mean([
             scores.score_prediction(name, baselines.BASELINES["average"](name, stats, self.clips[i].rgb.shape[0]),
                                     self.clips[i]) for i, name in self.items])
@@ -205,18 +214,24 @@ class Scorer:
         return out
 
     def __call__(self, graphdef, params) -> dict:
+        """{"depth@10x2": abs_rel, "segmentation@10x2": miou, ...} for every sampling setting."""
         import jax
 
         from unityvideo_jax.model import pixel
 
-        if graphdef not in self._compiled:
-            self._compiled[graphdef] = self._estimator(graphdef)
-        estimate = self._compiled[graphdef]
-        aux = np.mean([np.asarray(estimate(params, jax.random.key(k))) for k in range(self.samples)], axis=0)
-        videos = pixel.decode(aux)
-        return self._mean([self.scores.score_rendering(n, v, self.clips[i]) for (i, n), v in zip(self.items, videos)])
+        out = {}
+        for steps, samples in self.settings:
+            if (graphdef, steps) not in self._compiled:
+                self._compiled[(graphdef, steps)] = self._estimator(graphdef, steps)
+            estimate = self._compiled[(graphdef, steps)]
+            aux = np.mean([np.asarray(estimate(params, jax.random.key(k))) for k in range(samples)], axis=0)
+            videos = pixel.decode(aux)
+            scored = self._mean([self.scores.score_rendering(n, v, self.clips[i])
+                                 for (i, n), v in zip(self.items, videos)])
+            out.update({f"{name}@{steps}x{samples}": value for name, value in scored.items()})
+        return out
 
-    def _estimator(self, graphdef):
+    def _estimator(self, graphdef, steps: int):
         """The jitted sampler of the held-out items' aux stream for one model structure."""
         import jax
         import jax.numpy as jnp
@@ -235,10 +250,51 @@ class Scorer:
             def velocity(r, a, t_r, t_a):
                 return nnx.merge(graphdef, params)(r, a, t_r, t_a, text, aux_text, ids)
 
-            return sample(velocity, rgb, jnp.zeros_like(rgb), "estimate", key, steps=self.steps, method="euler",
+            return sample(velocity, rgb, jnp.zeros_like(rgb), "estimate", key, steps=steps, method="euler",
                           shift_value=self.shift)[1]
 
         return estimate
+
+
+def partner_init(model, config, strength: float = 8.0, gain: float = 2.0) -> None:
+    """Query/key biases that make head 0 of every block attend from each aux token to the RGB token at its
+    own (frame, row, column), W' columns to its left, and head 1 from each RGB token to its aux partner."""
+    import jax.numpy as jnp
+
+    from unityvideo_jax.model.rope import axis_dims
+
+    spec = model.spec
+    hd, n = spec.head_dim, spec.num_heads
+    grid = (config.data.frames, config.data.height // 2 // spec.patch_size[1], config.data.width // 2 // spec.patch_size[2])
+    extents = (grid[0], grid[1], 2 * grid[2])
+    rng = np.random.default_rng(0)
+    u_all = np.zeros((spec.num_layers, spec.dim), np.float32)
+    v_all = np.zeros((spec.num_layers, spec.dim), np.float32)
+    for head, sign in ((0, -1), (1, +1)):
+        if head >= n:
+            break
+        offset = (0, 0, sign * grid[2])  # key position - query position
+        u, v = np.zeros((spec.num_layers, hd // 2, 2)), np.zeros((spec.num_layers, hd // 2, 2))
+        pair = 0
+        for axis, dim in enumerate(axis_dims(hd)):
+            omega = 1.0 / spec.rope_theta ** (np.arange(0, dim, 2)[: dim // 2] / dim)
+            for w in omega:
+                if w * extents[axis] >= 0.5:  # a frequency that tells positions of this axis apart
+                    phase = rng.uniform(0, 2 * np.pi, spec.num_layers)
+                    u[:, pair] = np.stack([np.cos(phase), np.sin(phase)], -1)
+                    a = phase - w * offset[axis]  # v = R(-w delta) u: the logit u.R(w (p' - p)) v peaks at p' - p = delta
+                    v[:, pair] = np.stack([np.cos(a), np.sin(a)], -1)
+                pair += 1
+        norm = np.sqrt(hd) * strength / np.maximum(np.linalg.norm(u.reshape(spec.num_layers, -1), axis=-1), 1e-6)
+        u_all[:, head * hd : (head + 1) * hd] = u.reshape(spec.num_layers, hd) * norm[:, None]
+        v_all[:, head * hd : (head + 1) * hd] = v.reshape(spec.num_layers, hd) * norm[:, None]
+    attn = model.blocks.attn1
+    attn.to_q.bias[...] = jnp.asarray(u_all)
+    attn.to_k.bias[...] = jnp.asarray(v_all)
+    scale = np.ones((spec.num_layers, spec.dim), np.float32)
+    scale[:, : min(n, 2) * hd] = gain  # sharp logits on the partner heads only
+    for norm in (attn.norm_q, attn.norm_k):
+        norm.scale[...] = norm.scale[...] * jnp.asarray(scale)
 
 
 def run_variant(name: str, data, args, scorer_cache: dict) -> list[dict]:
@@ -250,12 +306,13 @@ def run_variant(name: str, data, args, scorer_cache: dict) -> list[dict]:
     from unityvideo_jax.train.state import create_state
     from unityvideo_jax.train.step import StepConstants, make_train_step
 
-    overrides, qk_gain = VARIANTS[name]
+    overrides, qk_gain, *rest = VARIANTS[name]
+    partner = bool(rest and rest[0])
     config = _config(overrides)
     config.train.steps = args.steps
     key = (config.infer.shift,)
     if key not in scorer_cache:
-        scorer_cache[key] = Scorer(data, config, args.sample_steps, args.samples)
+        scorer_cache[key] = Scorer(data, config, args.sampling)
     scorer = scorer_cache[key]
     optimizer = make_optimizer(config.train)
 
@@ -263,6 +320,8 @@ def run_variant(name: str, data, args, scorer_cache: dict) -> list[dict]:
         model = UnityDiT(config.model, rngs=nnx.Rngs(config.train.seed))
         for norm in (model.blocks.attn1.norm_q, model.blocks.attn1.norm_k):
             norm.scale[...] = norm.scale[...] * qk_gain
+        if partner:
+            partner_init(model, config)
         return create_state(model, optimizer, config.train.seed)
 
     state = jax.jit(init)()
@@ -282,8 +341,12 @@ def run_variant(name: str, data, args, scorer_cache: dict) -> list[dict]:
             start = time.perf_counter()
             rows.append(dict(variant=name, step=i, loss_aux=float(np.mean(jax.device_get(losses[-args.every:]))),
                              **scored, train_s=train_s))
-            print(f"| {name} | {i} | {rows[-1]['loss_aux']:.3f} | {scored['depth']:.3f} | {scored['segmentation']:.3f} "
-                  f"| {train_s:.0f} |", flush=True)
+            cells = " | ".join(f"{scored[k]:.3f}" for k in scored)
+            print(f"| {name} | {i} | {rows[-1]['loss_aux']:.3f} | {cells} | {train_s:.0f} |", flush=True)
+    if args.save:
+        flat = {"/".join(str(p.key) for p in path): np.asarray(v)
+                for path, v in jax.tree_util.tree_leaves_with_path(jax.device_get(state.ema))}
+        np.savez(os.path.join(args.save, f"{name}_ema.npz"), **flat)
     return rows
 
 
@@ -323,23 +386,25 @@ def run(args) -> None:
 
     jax.config.update("jax_default_matmul_precision", "highest")  # fp32 as on the CPU (no TF32 on a GPU)
     data = dict(np.load(os.path.join(args.data, "sweep_data.npz")))
-    print(f"estimation on {int(data['eval_clips'])} held-out clips a family, object pixels, EMA weights, "
-          f"{args.sample_steps} Euler steps x {args.samples} samples averaged")
-    print("| variant | step | aux loss | depth abs_rel (lower) | segmentation miou (higher) | train s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    settings = args.sampling.split(",")
+    print(f"estimation on {int(data['eval_clips'])} held-out clips a family, object pixels, EMA weights; "
+          f"Euler steps x samples averaged: {', '.join(settings)}")
+    base = Scorer(data, _config({}), args.sampling).baseline
+    print(f"average map: depth abs_rel {base['depth']:.3f} (lower is better), segmentation miou "
+          f"{base['segmentation']:.3f} (higher is better)")
+    heads = " | ".join(f"{m} @{x}" for x in settings for m in ("depth", "seg"))
+    print(f"| variant | step | aux loss | {heads} | train s |")
+    print("|---|---:|---:|" + "---:|" * (2 * len(settings)) + "---:|")
     cache, rows = {}, []
-    first = True
+    if args.save:
+        os.makedirs(args.save, exist_ok=True)
     for name in args.variants.split(","):
         rows += run_variant(name, data, args, cache)
-        if first:
-            base = next(iter(cache.values())).baseline
-            print(f"| average map | | | {base['depth']:.3f} | {base['segmentation']:.3f} | |", flush=True)
-            first = False
     if args.output:
         import json
 
         with open(args.output, "w") as f:
-            json.dump(dict(rows=rows, baseline=next(iter(cache.values())).baseline), f, indent=1)
+            json.dump(dict(rows=rows, baseline=base), f, indent=1)
 
 
 def main():
@@ -351,8 +416,9 @@ def main():
     p.add_argument("--variants", default="base", help=f"comma-separated, of {', '.join(VARIANTS)}")
     p.add_argument("--steps", type=int, default=3200)
     p.add_argument("--every", type=int, default=800)
-    p.add_argument("--sample-steps", type=int, default=10)
-    p.add_argument("--samples", type=int, default=4)
+    p.add_argument("--sampling", default="1,10x4",
+                   help="Euler steps x samples averaged, comma-separated settings (1 = the posterior mean in one step)")
+    p.add_argument("--save", default="", help="run: write each variant's final EMA weights here")
     p.add_argument("--time-steps", type=int, default=20)
     p.add_argument("--output", default="", help="run: also write the rows as JSON here")
     args = p.parse_args()
