@@ -101,6 +101,8 @@ def get_base_config() -> ml_collections.ConfigDict:
     t.keep_checkpoints = 3
     t.log_every = 10
     t.seed = 0
+    # From scratch only: two heads per block start out attending across the streams (model/partner.py).
+    t.partner_init = False
     # Curriculum: stages switch at step boundaries (no recompilation: only the data changes).
     t.curriculum = ()  # e.g. ((0, ("depth", "flow", "densepose"), ("single_person",)), (16000, (), ()))
 

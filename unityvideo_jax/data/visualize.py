@@ -5,7 +5,9 @@ one value across clips and every rendering can be decoded:
 - depth: log depth over [DEPTH_NEAR, DEPTH_FAR] metres on a jet-like ramp, near warm, far cool;
 - flow: the Middlebury colour wheel, white at rest, saturated at FLOW_MAX_FRACTION * width pixels
   (longer flows saturate);
-- segmentation: instance i in palette colour i, background black;
+- segmentation: instance i in palette colour i, background black; a clip's instances are first
+  numbered by decreasing visible area over the clip (`by_area`), so the colour of an instance
+  follows from what the video shows, not from the order the scene was built in;
 - skeleton: limbs as half-bright lines and joints as full-bright discs, one hue per joint index, on
   black (only visible joints, and limbs whose ends are both visible);
 - densepose: R = part * PART_STEP, G = U, B = V (x 255), black off the body.
@@ -87,6 +89,18 @@ def render_segmentation(instances: np.ndarray) -> np.ndarray:
     return palette[instances]
 
 
+def by_area(instances: np.ndarray) -> np.ndarray:
+    """`instances` (F, H, W) renumbered 1, 2, ... by decreasing pixel count over the clip (ties by id),
+    background 0 kept. A model then learns one colour per instance it can see (the largest is colour
+    1) instead of the scene's arbitrary order; scoring matches instances, so the ids do not matter."""
+    instances = np.asarray(instances)
+    ids, counts = np.unique(instances[instances > 0], return_counts=True)
+    order = ids[np.lexsort((ids, -counts))]
+    lookup = np.zeros(int(instances.max(initial=0)) + 1, np.int64)
+    lookup[order] = np.arange(1, len(order) + 1)
+    return lookup[instances]
+
+
 def decode_segmentation(video: np.ndarray) -> dict[str, np.ndarray]:
     palette = np.concatenate([np.zeros((1, 3), np.uint8), INSTANCE_PALETTE])
     instances = nearest_entry(_video(video), palette).astype(np.int32)
@@ -139,7 +153,7 @@ def _size(arrays: Mapping[str, Any]) -> tuple[int, int]:
 RENDERERS: dict[str, Callable[[Mapping[str, Any]], np.ndarray]] = {
     "depth": lambda a: render_depth(np.asarray(a["depth"])),
     "flow": lambda a: render_flow(np.asarray(a["flow"])),
-    "segmentation": lambda a: render_segmentation(a["instances"]),
+    "segmentation": lambda a: render_segmentation(by_area(a["instances"])),
     "skeleton": lambda a: render_skeleton(
         a["keypoints"], a["visibility"], a.get("figure_kinds", ("human",) * np.shape(a["keypoints"])[1]), _size(a)
     ),

@@ -23,10 +23,12 @@ from unityvideo_jax.diffusion.conditioning import step_constants
 from unityvideo_jax.diffusion.tasks import TASKS
 from unityvideo_jax.model.dit import UnityDiT
 from unityvideo_jax.model.flops import train_step_flops
+from unityvideo_jax.model.partner import init_partner_heads
 from unityvideo_jax.modalities import NAMES
 from unityvideo_jax.parallel.data import to_global
 from unityvideo_jax.parallel.mesh import make_mesh
 from unityvideo_jax.parallel.rules import get_rules
+from unityvideo_jax.parallel.shapes import token_grid
 from unityvideo_jax.parallel.sharding import shardings_like_params, state_shardings
 from unityvideo_jax.parallel.validate import check_divisible, validate
 from unityvideo_jax.train import checkpoint
@@ -54,7 +56,12 @@ class RunSummary:
 
 def sharded_state(config, mesh, rules, optimizer):
     """(abstract state with shardings, shardings, graphdef) without allocating anything."""
-    make_model = lambda: UnityDiT(config.model, rngs=nnx.Rngs(config.train.seed))  # noqa: E731
+    def make_model():
+        model = UnityDiT(config.model, rngs=nnx.Rngs(config.train.seed))
+        if config.train.get("partner_init", False):
+            init_partner_heads(model, token_grid(config), config.train.seed)
+        return model
+
     abstract_model = nnx.eval_shape(make_model)
     check_divisible(nnx.state(abstract_model), mesh, rules)
     graphdef, abstract_params = nnx.split(abstract_model, nnx.Param)
