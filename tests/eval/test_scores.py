@@ -64,3 +64,22 @@ def test_generation_scores(clips):
     assert scores.score_generation(noise, clip)["object"]["warp_error"] > 5 * real["object"]["warp_error"]
     free = scores.score_generation(clip.rgb, None)  # joint generation: no layout to follow
     assert free["all"]["flicker"] == pytest.approx(real["all"]["flicker"]) and np.isnan(free["object"]["flicker"])
+
+
+def test_draws_are_averaged_in_the_quantity_space():
+    from unityvideo_jax.data.unisynth import render_clip
+
+    clip = render_clip("two_person", 3, frames=3, height=32, width=32)
+    near, far = np.full_like(clip.depth, 1.0), np.full_like(clip.depth, 3.0)
+    videos = [modalities.render("depth", {"depth": d}) for d in (near, far)]
+    merged = scores.decode_draws("depth", videos)["depth"]
+    np.testing.assert_allclose(merged, 1.5, rtol=0.05)  # the mean disparity: 1 / ((1 + 1/3) / 2)
+    # Segmentation: the per-pixel majority of three draws, one of them wrong everywhere.
+    truth = modalities.render("segmentation", clip)
+    wrong = modalities.render("segmentation", {"instances": np.where(clip.instances > 0, 0, 1)})
+    merged = scores.decode_draws("segmentation", [truth, wrong, truth])
+    assert scores.score_prediction("segmentation", merged, clip)["object"]["miou"] == 1.0
+    # One draw is decoded as it is; skeletons are averaged as renderings.
+    np.testing.assert_array_equal(scores.decode_draws("segmentation", [truth])["foreground"], clip.instances > 0)
+    skeleton = modalities.render("skeleton", clip)
+    assert scores.decode_draws("skeleton", [skeleton, skeleton])["found"].any()

@@ -1,7 +1,8 @@
 """Evaluate a pipeline on held-out UniSynth clips: the three tasks, scored against exact ground truth.
 
 Per held-out clip and modality of its family:
-- estimate: the model reads the clip's RGB and renders the modality; decoded and scored (scores.py),
+- estimate: the model reads the clip's RGB and renders the modality; each draw is decoded, the draws
+  are averaged in the quantity's space (scores.decode_draws), and the result is scored (scores.py),
   beside the no-input baselines (baselines.py) on the same clip;
 - condition: the model generates RGB from the modality's rendering of the clip; scored for flicker,
   warping error under the clip's flow, and condition consistency (the same model estimates the
@@ -99,19 +100,35 @@ class _Runner:
         self.seconds: dict[str, float] = collections.defaultdict(float)
 
     def __call__(self, task: str, chunk: list[Item], **inputs) -> object:
-        start = time.perf_counter()
-        out = self.pipeline.run(
-            task, [i.modality for i in chunk], prompt=[i.clip.caption for i in chunk],
-            seed=self.seed * 1_000_003 + self.calls * self.samples, **self.options, **inputs,
-        )
+        """One pipeline call whose `samples` draws are averaged as renderings (the pipeline's own mean)."""
+        return self._timed(task, chunk, self._seed(), self.samples, inputs)[0]
+
+    def draws(self, task: str, chunk: list[Item], **inputs) -> list:
+        """The same `samples` draws as `__call__` makes (same seeds), one Output each, so that they can be
+        averaged in the decoded quantity's space instead (scores.decode_draws)."""
+        return self._timed(task, chunk, self._seed(), 1, inputs, draws=self.samples)
+
+    def _seed(self) -> int:
+        seed = self.seed * 1_000_003 + self.calls * self.samples
         self.calls += 1
+        return seed
+
+    def _timed(self, task: str, chunk: list[Item], seed: int, samples: int, inputs: dict, draws: int = 1) -> list:
+        start = time.perf_counter()
+        options = {**self.options, "samples": samples}
+        outs = [
+            self.pipeline.run(task, [i.modality for i in chunk], prompt=[i.clip.caption for i in chunk],
+                              seed=seed + k, **options, **inputs)
+            for k in range(draws)
+        ]
         self.seconds[self.phase or task] += time.perf_counter() - start
         expected = (len(chunk),) + chunk[0].clip.rgb.shape
-        for name in ("rgb", "aux"):
-            shape = np.shape(getattr(out, name))
-            if tuple(shape) != expected:
-                raise ValueError(f"pipeline.run({task!r}) returned {name} of shape {shape}: expected {expected}")
-        return out
+        for out in outs:
+            for name in ("rgb", "aux"):
+                shape = np.shape(getattr(out, name))
+                if tuple(shape) != expected:
+                    raise ValueError(f"pipeline.run({task!r}) returned {name} of shape {shape}: expected {expected}")
+        return outs
 
 
 class _Tally:
@@ -143,9 +160,9 @@ class _Tally:
 
 def _estimate(run: _Runner, tally: _Tally, items: list[Item], batch: int, stats, estimates: dict) -> None:
     for chunk, used in _chunks(items, batch):
-        out = run("estimate", chunk, video=_stack([i.clip.rgb for i in chunk]))
-        for item, aux in zip(chunk[:used], out.aux):
-            scored = scores.score_rendering(item.modality, aux, item.clip)
+        draws = run.draws("estimate", chunk, video=_stack([i.clip.rgb for i in chunk]))
+        for j, item in enumerate(chunk[:used]):
+            scored = scores.score_draws(item.modality, [d.aux[j] for d in draws], item.clip)
             estimates[(item.clip.family, item.index, item.modality)] = scored
             tally.add("estimate", item, "model", scored)
             frames = item.clip.rgb.shape[0]
@@ -162,9 +179,9 @@ def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estim
     for chunk, used in _chunks(items, batch):
         condition = _stack([modalities.render(i.modality, i.clip) for i in chunk])
         generated = run("condition", chunk, condition=condition).rgb
-        back = run("estimate", chunk, video=np.asarray(generated, np.uint8)).aux
-        for item, rgb, aux in zip(chunk[:used], generated, back):
-            consistency = scores.score_rendering(item.modality, aux, item.clip)
+        back = run.draws("estimate", chunk, video=np.asarray(generated, np.uint8))
+        for j, (item, rgb) in enumerate(zip(chunk[:used], generated)):
+            consistency = scores.score_draws(item.modality, [d.aux[j] for d in back], item.clip)
             tally.add("condition", item, "model", _merge(scores.score_generation(rgb, item.clip), consistency))
             reference = estimates.get((item.clip.family, item.index, item.modality), {})
             tally.add("condition", item, "real", _merge(scores.score_generation(item.clip.rgb, item.clip), reference))

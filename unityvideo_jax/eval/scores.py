@@ -69,6 +69,48 @@ def score_prediction(modality: str, prediction: dict, clip: Clip) -> dict[str, d
     return {scope: SCORERS[name](prediction, clip, mask, scope) for scope, mask in scope_masks(clip).items()}
 
 
+def _mode(stack: np.ndarray) -> np.ndarray:
+    """Per-pixel most frequent value of integer maps stacked on axis 0 (ties: the smallest value)."""
+    values = np.arange(int(stack.max(initial=0)) + 1)
+    counts = (stack[..., None] == values).sum(0)
+    return counts.argmax(-1).astype(stack.dtype)
+
+
+def _merge_densepose(preds: list[dict]) -> dict:
+    parts = _mode(np.stack([p["parts"] for p in preds]))
+    agree = np.stack([p["parts"] == parts for p in preds])[..., None]
+    uv = (np.stack([p["uv"] for p in preds]) * agree).sum(0) / np.maximum(agree.sum(0), 1)
+    return {"parts": parts, "uv": uv.astype(np.float32)}
+
+
+# How draws of one prediction are averaged: in the quantity's own space (a mean colour of a depth or
+# instance colour map decodes to a depth or an instance no draw showed). Depth: the mean disparity (the
+# space depth is aligned in); flow: the mean vector; segmentation and DensePose parts: the per-pixel
+# majority (segmentation colours number instances by area, so ids agree across draws). Skeletons have
+# no per-pixel quantity: their draws are averaged as renderings.
+MERGERS: dict[str, Callable[[list[dict]], dict]] = {
+    "depth": lambda preds: {"depth": (1.0 / np.mean([1.0 / p["depth"] for p in preds], 0)).astype(np.float32)},
+    "flow": lambda preds: {"flow": np.mean([p["flow"] for p in preds], 0).astype(np.float32)},
+    "segmentation": lambda preds: {"instances": (ids := _mode(np.stack([p["instances"] for p in preds]))),
+                                   "foreground": ids > 0},
+    "densepose": _merge_densepose,
+}
+
+
+def decode_draws(modality: str, videos: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """One prediction from several draws (uint8 renderings (F, H, W, 3)) of `modality` (see MERGERS)."""
+    name = modalities.get(modality).name
+    if len(videos) == 1 or name not in MERGERS:
+        mean = np.mean(np.stack(videos).astype(np.float32), 0)
+        return modalities.decode(name, np.clip(np.round(mean), 0, 255).astype(np.uint8))
+    return MERGERS[name]([modalities.decode(name, v) for v in videos])
+
+
+def score_draws(modality: str, videos: list[np.ndarray], clip: Clip) -> dict[str, dict[str, float]]:
+    """Score the draws of one prediction, merged as `decode_draws` merges them."""
+    return score_prediction(modality, decode_draws(modality, videos), clip)
+
+
 def score_rendering(modality: str, video: np.ndarray, clip: Clip) -> dict[str, dict[str, float]]:
     """Decode a rendering (uint8 (F, H, W, 3)) of `modality` and score it against `clip`."""
     return score_prediction(modality, modalities.decode(modality, video), clip)
