@@ -240,10 +240,9 @@ class Scorer:
             if (graphdef, steps) not in self._compiled:
                 self._compiled[(graphdef, steps)] = self._estimator(graphdef, steps)
             estimate = self._compiled[(graphdef, steps)]
-            aux = np.mean([np.asarray(estimate(params, jax.random.key(k))) for k in range(samples)], axis=0)
-            videos = pixel.decode(aux)
-            scored = self._mean([self.scores.score_rendering(n, v, self.clips[i])
-                                 for (i, n), v in zip(self.items, videos)])
+            draws = [pixel.decode(np.asarray(estimate(params, jax.random.key(k)))) for k in range(samples)]
+            scored = self._mean([self.scores.score_draws(n, [d[j] for d in draws], self.clips[i])
+                                 for j, (i, n) in enumerate(self.items)])  # averaged as `unityvideo eval` does
             out.update({f"{name}@{steps}x{samples}": value for name, value in scored.items()})
         return out
 
