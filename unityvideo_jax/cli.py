@@ -201,6 +201,8 @@ def _eval(argv: list[str]) -> int:
                         help="comma-separated UniSynth families (zero-shot: three_person,quadruped)")
     parser.add_argument("--count", type=int, default=4, help="held-out clips per family")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--estimate-steps", type=int, default=None,
+                        help="steps of estimation (default --steps; 1: the model's posterior mean)")
     parser.add_argument("--samples", type=int, default=1, help="draws averaged per prediction")
     parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale")
     parser.add_argument("--seed", type=int, default=0, help="which held-out clips (and sampling noise)")
@@ -221,7 +223,7 @@ def _eval(argv: list[str]) -> int:
 
     pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema)
     results = evaluate(pipeline, pipeline.config, families, args.count, args.seed, args.steps, args.samples,
-                       guidance=args.cfg, batch=args.batch, tasks=tasks,
+                       estimate_steps=args.estimate_steps, guidance=args.cfg, batch=args.batch, tasks=tasks,
                        log=lambda message: print(message, file=sys.stderr))
     written = write_report(results, args.output)
     print(f"wrote {', '.join(str(p) for p in written.values())}")
@@ -236,7 +238,9 @@ def _demo(argv: list[str]) -> int:
     parser.add_argument("--budget-steps", type=int, default=None, help="train this many steps instead of a time budget")
     parser.add_argument("--clips-per-family", type=int, default=256, help="UniSynth training clips per source")
     parser.add_argument("--eval-count", type=int, default=4, help="held-out clips per family to score")
-    parser.add_argument("--steps", type=int, default=10, help="sampling steps")
+    parser.add_argument("--steps", type=int, default=10, help="sampling steps of generation")
+    parser.add_argument("--estimate-steps", type=int, default=1,
+                        help="sampling steps of estimation (default 1: the posterior mean, best for the demo's model)")
     parser.add_argument("--samples", type=int, default=4, help="estimates averaged per input")
     parser.add_argument("--no-eval", action="store_true", help="skip the evaluation (videos and curves only)")
     args = parser.parse_args(argv)
@@ -244,7 +248,7 @@ def _demo(argv: list[str]) -> int:
 
     index = run_demo(args.output, budget_minutes=args.budget_minutes, budget_steps=args.budget_steps,
                      clips_per_family=args.clips_per_family, eval_count=args.eval_count, steps=args.steps,
-                     samples=args.samples, evaluate_model=not args.no_eval)
+                     estimate_steps=args.estimate_steps, samples=args.samples, evaluate_model=not args.no_eval)
     print(f"report: {index}")
     return 0
 

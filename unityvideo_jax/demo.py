@@ -21,7 +21,7 @@ from unityvideo_jax import modalities
 from unityvideo_jax.config import get_config
 from unityvideo_jax.infer.video import side_by_side, stack_rows, write_gif, write_mp4
 
-DEMO_CONFIG = "tiny"
+DEMO_CONFIG = "demo"  # configs/demo.py: the tiny config tuned to read its input in 10 CPU minutes
 
 
 def demo_config(output: Path, clips_per_family: int):
@@ -61,7 +61,8 @@ def loss_curves(metrics_file: Path, out: Path) -> Path:
     return out
 
 
-def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int = 0) -> list[dict]:
+def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int = 0,
+                estimate_steps: int | None = None) -> list[dict]:
     """One held-out clip per training family; per modality it has: estimate and condition grids, and a
     joint generation from its caption. Rows: input | prediction | ground truth."""
     from unityvideo_jax.data.heldout import eval_clips
@@ -72,8 +73,8 @@ def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int
     for clip in eval_clips(config, TRAIN_FAMILIES, 1, seed):
         for name in config.data.source_modalities[clip.family]:
             truth = modalities.render(name, clip)[None]
-            est = pipeline.run("estimate", name, video=clip.rgb[None], prompt=clip.caption, steps=steps,
-                               samples=samples, seed=seed)
+            est = pipeline.run("estimate", name, video=clip.rgb[None], prompt=clip.caption,
+                               steps=estimate_steps or steps, samples=samples, seed=seed)
             cond = pipeline.run("condition", name, condition=truth, prompt=clip.caption, steps=steps, seed=seed)
             joint = pipeline.run("joint", name, prompt=clip.caption, steps=steps, seed=seed)
             grids = {
@@ -118,8 +119,8 @@ figure{{margin:0}} figcaption{{font-size:12px}} pre{{font-size:12px;background:#
 
 
 def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | None = None,
-             clips_per_family: int = 256, eval_count: int = 4, steps: int = 10, samples: int = 4,
-             progress: bool = True, evaluate_model: bool = True) -> Path:
+             clips_per_family: int = 256, eval_count: int = 4, steps: int = 10, estimate_steps: int | None = 1,
+             samples: int = 4, progress: bool = True, evaluate_model: bool = True) -> Path:
     """Build data, train, evaluate and report into `output`; returns the index.html path."""
     from unityvideo_jax.data.pipeline import make_iterator
     from unityvideo_jax.infer.pipeline import Pipeline
@@ -146,15 +147,16 @@ def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | N
         from unityvideo_jax.eval.report import markdown, write_report
 
         start = time.perf_counter()
-        results = evaluate(pipeline, config, count=eval_count, steps=steps, samples=samples)
+        results = evaluate(pipeline, config, count=eval_count, steps=steps, samples=samples,
+                           estimate_steps=estimate_steps)
         write_report(results, out / "metrics")
         metrics_md = markdown(results)
         timings["eval_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    entries = video_grids(pipeline, config, out / "videos", steps, samples)
+    entries = video_grids(pipeline, config, out / "videos", steps, samples, estimate_steps=estimate_steps)
     loss_curves(out / "run" / "metrics.jsonl", out / "loss_curves.png")
     timings["report_s"] = time.perf_counter() - start
     info = dict(config=config.name, steps=int(summary.state.step), steps_per_second=round(summary.steps_per_second, 2),
-                sampling_steps=steps, averaged_samples=samples, **{k: round(v, 1) for k, v in timings.items()})
+                sampling_steps=steps, estimate_steps=estimate_steps or steps, averaged_samples=samples, **{k: round(v, 1) for k, v in timings.items()})
     (out / "summary.json").write_text(json.dumps(info, indent=2))
     return index_html(out, entries, info, metrics_md)

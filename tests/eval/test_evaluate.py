@@ -27,8 +27,8 @@ def oracle(config):
 
 @pytest.fixture(scope="module")
 def oracle_results(config, oracle):
-    return evaluate_lib.evaluate(oracle, config, TRAIN_FAMILIES, COUNT, steps=3, samples=2, batch=BATCH,
-                                 baseline_clips=BASELINE_CLIPS)
+    return evaluate_lib.evaluate(oracle, config, TRAIN_FAMILIES, COUNT, steps=3, samples=2, estimate_steps=1,
+                                 batch=BATCH, baseline_clips=BASELINE_CLIPS)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +86,9 @@ def test_work_is_batched_in_one_shape_and_scored_once(config, oracle, oracle_res
     pairs = sum(len(config.data.source_modalities[f]) for f in TRAIN_FAMILIES) * COUNT
     calls = oracle.calls
     assert all(len(names) == BATCH for _, names, _, _ in calls)
-    # Estimates are drawn one sample a call (averaged after decoding); generation averages its 2 draws itself.
-    assert all((steps, samples) == (3, 1 if task == "estimate" else 2) for task, _, steps, samples in calls)
+    # Estimates are drawn one sample a call (averaged after decoding) in estimate_steps; generation averages
+    # its 2 draws itself, in steps.
+    assert all((steps, samples) == ((1, 1) if task == "estimate" else (3, 2)) for task, _, steps, samples in calls)
     by_task = {t: sum(1 for c in calls if c[0] == t) for t in ("estimate", "condition", "joint")}
     chunks = -(-pairs // BATCH)
     assert by_task == {"estimate": 2 * 2 * chunks, "condition": chunks, "joint": chunks}  # condition estimates back
