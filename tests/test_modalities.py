@@ -7,6 +7,7 @@ import pytest
 
 from unityvideo_jax import modalities
 from unityvideo_jax.data import visualize
+from unityvideo_jax.data.colormaps import nearest_entry
 from unityvideo_jax.data.skeleton_image import JOINT_COLOURS, nearest_blob_distance
 from unityvideo_jax.data.unisynth import render_clip
 
@@ -153,3 +154,19 @@ def test_render_and_decode_reject_bad_input(clips):
         modalities.decode("depth", np.zeros((4, 4, 3)))
     with pytest.raises(ValueError, match="size"):
         modalities.render("skeleton", {"keypoints": clips[0].keypoints, "visibility": clips[0].visibility})
+
+
+def test_segmentation_ignores_entries_that_only_blends_reach():
+    # A blurry mask: white and black drawn, and their half-way blend, which is nearest a grey palette
+    # entry that is drawn nowhere: the blend is not a third instance.
+    white = visualize.SEGMENTATION_PALETTE[1].astype(np.float32)
+    video = np.zeros((1, 1, 3, 3), np.float32)
+    video[0, 0, 0], video[0, 0, 1] = white, 0.5 * white
+    grey = int(nearest_entry(0.5 * white, visualize.SEGMENTATION_PALETTE))
+    assert grey not in (0, 1)
+    instances = modalities.decode("segmentation", video)["instances"]
+    assert instances[0, 0, 0] == 1 and set(np.unique(instances)) <= {0, 1}
+    # Once that grey is drawn exactly somewhere, it is an instance, and the blend joins it.
+    video[0, 0, 2] = visualize.SEGMENTATION_PALETTE[grey]
+    instances = modalities.decode("segmentation", video)["instances"]
+    assert list(instances[0, 0]) == [1, grey, grey]

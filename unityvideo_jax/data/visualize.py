@@ -29,6 +29,7 @@ from unityvideo_jax.data.skeleton_image import draw_skeletons, find_joints
 DEPTH_NEAR, DEPTH_FAR = 0.25, 100.0  # metres
 FLOW_MAX_FRACTION = 0.15  # saturation magnitude as a share of the frame width
 INSTANCE_PALETTE = farthest_palette(31)  # colour of instance i is INSTANCE_PALETTE[i - 1]
+SEGMENTATION_PALETTE = np.concatenate([np.zeros((1, 3), np.uint8), INSTANCE_PALETTE])  # id 0: background
 NUM_PARTS, PART_STEP = 14, 17
 
 
@@ -85,8 +86,7 @@ def render_segmentation(instances: np.ndarray) -> np.ndarray:
             f"instance ids span {instances.min()}..{instances.max()}: the segmentation palette has "
             f"0 (background) and 1..{len(INSTANCE_PALETTE)}; relabel the instances into that range"
         )
-    palette = np.concatenate([np.zeros((1, 3), np.uint8), INSTANCE_PALETTE])
-    return palette[instances]
+    return SEGMENTATION_PALETTE[instances]
 
 
 def by_area(instances: np.ndarray) -> np.ndarray:
@@ -101,9 +101,25 @@ def by_area(instances: np.ndarray) -> np.ndarray:
     return lookup[instances]
 
 
+# A colour within this distance of an entry was drawn as that entry: a third of the entries' least
+# spacing (72), so rendering noise and codec error stay inside it and blends of two entries fall outside.
+DRAWN_RADIUS = 25.0
+
+
 def decode_segmentation(video: np.ndarray) -> dict[str, np.ndarray]:
-    palette = np.concatenate([np.zeros((1, 3), np.uint8), INSTANCE_PALETTE])
-    instances = nearest_entry(_video(video), palette).astype(np.int32)
+    """Instance ids by nearest palette entry, among the entries drawn somewhere in the video: an entry
+    that is only ever the nearest to blends of others (a blurry prediction's edges between white and
+    black land nearest a grey entry) is not an instance, and those pixels take their next nearest."""
+    video = _video(video)
+    instances = nearest_entry(video, SEGMENTATION_PALETTE)
+    ids = np.unique(instances)
+    gap = np.linalg.norm(video - SEGMENTATION_PALETTE[instances].astype(np.float32), axis=-1)
+    drawn = np.bincount(instances[gap <= DRAWN_RADIUS], minlength=len(SEGMENTATION_PALETTE)) > 0
+    drawn[0] = True  # background is never a blend artifact
+    if not drawn[ids].all():
+        kept = np.flatnonzero(drawn)
+        instances = kept[nearest_entry(video, SEGMENTATION_PALETTE[kept])]
+    instances = instances.astype(np.int32)
     return {"instances": instances, "foreground": instances > 0}
 
 
