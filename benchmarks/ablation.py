@@ -1,9 +1,9 @@
 """The ablation in miniature: under one step budget, the unified multi-task multi-modal model against
 single-task and single-modality training, and the in-context learner / switcher on and off.
 
-    python benchmarks/ablation.py [--steps 600] [--count 3] [--output runs/ablation]
+    python benchmarks/ablation.py [--steps 1000] [--count 3] [--output runs/ablation]
 
-Every run trains the tiny config from the same seed on the same UniSynth set for the same number
+Every run trains the demo's config (configs/demo.py) from the same seed on the same UniSynth set for the same number
 of steps, then is scored by `unityvideo_jax.eval.evaluate` on the same held-out clips. Prints one
 comparison table (object pixels) and writes it with every run's results under --output.
 """
@@ -59,9 +59,10 @@ VARIANTS = {
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--count", type=int, default=3, help="held-out clips per family")
-    p.add_argument("--sampling-steps", type=int, default=4)
+    p.add_argument("--sampling-steps", type=int, default=4, help="sampling steps of generation")
+    p.add_argument("--estimate-steps", type=int, default=1, help="sampling steps of estimation (as the demo)")
     p.add_argument("--samples", type=int, default=2)
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--output", default="runs/ablation")
@@ -77,7 +78,7 @@ def main():
         train(config, str(workdir), lambda c, s: make_iterator(c, start_step=s), progress=False)
         pipeline = Pipeline.from_checkpoint(str(workdir / "checkpoints"))
         results[name] = evaluate(pipeline, config, count=args.count, steps=args.sampling_steps,
-                                 samples=args.samples, tasks=("estimate", "condition"))
+                                 estimate_steps=args.estimate_steps, samples=args.samples, tasks=("estimate", "condition"))
         (workdir / "results.json").write_text(json.dumps(results[name], default=float))
         print(f"{name}: done", flush=True)
     table = comparison_table(results)

@@ -116,7 +116,8 @@ def markdown(results: dict) -> str:
     parts = [
         f"# Evaluation of {s.get('config') or 'a model'} on held-out UniSynth clips",
         f"{s['count']} clips per family ({', '.join(s['families'])}), seed {s['seed']}; sampler {s['method']}, "
-        f"{s['steps']} steps, guidance {s['guidance']}, {s['samples']} sample(s) averaged. Scopes: all pixels, and "
+        f"{s['steps']} steps ({s.get('estimate_steps', s['steps'])} for estimation), guidance {s['guidance']}, "
+        f"{s['samples']} sample(s) averaged. Scopes: all pixels, and "
         "object pixels (instances > 0). Baselines use no input: `constant` (one training value everywhere) and "
         f"`average` (the training set's per-pixel map, {s['baseline_clips']} training clips per family). Depth is "
         "aligned per video by least squares scale and shift in inverse depth.",
