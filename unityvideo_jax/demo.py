@@ -1,7 +1,7 @@
 """`unityvideo demo`: the whole story on a CPU, on the embedded synthetic world.
 
 1. builds a small UniSynth set (ArrayRecord, with exact ground truth and caption embeddings),
-2. trains the tiny two-stream model on all three tasks and five modalities for a bounded budget,
+2. trains the small two-stream model of configs/demo.py on all three tasks and five modalities for a bounded budget,
 3. evaluates estimation, conditional generation and joint generation on held-out clips against
    baselines that see no input (a constant and the training set's average map),
 4. writes a report folder: per-task, per-modality video grids (mp4 and GIF: input | prediction |
