@@ -85,6 +85,10 @@ VARIANTS = {
                                               "diffusion.shift": 3.0, "train.lr": 3e-3}, 1.0, True),
     "focus": ({**P4_D192, **FOCUS}, 1.0, True),
     "focus_lr5e-3": ({**P4_D192, **FOCUS, "train.lr": 5e-3}, 1.0, True),
+    # segmentation drawn half the time (the demo's weak spot), depth kept at 0.3
+    "focus_seg": ({**P4_D192, **FOCUS, "train.lr": 5e-3, "data.modality_weights.depth": 0.3,
+                   "data.modality_weights.segmentation": 0.5, "data.modality_weights.flow": 0.067,
+                   "data.modality_weights.skeleton": 0.067, "data.modality_weights.densepose": 0.066}, 1.0, True),
     "base_shift5": ({"diffusion.shift": 5.0}, 1.0),
     "p4_d192_qk3_lr3e-3": ({**P4_D192, "train.lr": 3e-3}, 3.0),
     "p4_d192_qk3_est_only": ({**P4_D192, "diffusion.task_probs.joint": 0.0, "diffusion.task_probs.condition": 0.0,
