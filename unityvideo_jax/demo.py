@@ -1,7 +1,8 @@
 """`unityvideo demo`: the whole story on a CPU, on the embedded synthetic world.
 
 1. builds a small UniSynth set (ArrayRecord, with exact ground truth and caption embeddings),
-2. trains the small two-stream model of configs/demo.py on all three tasks and five modalities for a bounded budget,
+2. trains the small two-stream model of configs/demo.py on all three tasks and five modalities for a
+   bounded budget,
 3. evaluates estimation, conditional generation and joint generation on held-out clips against
    baselines that see no input (a constant and the training set's average map),
 4. writes a report folder: per-task, per-modality video grids (mp4 and GIF: input | prediction |
@@ -157,6 +158,7 @@ def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | N
     loss_curves(out / "run" / "metrics.jsonl", out / "loss_curves.png")
     timings["report_s"] = time.perf_counter() - start
     info = dict(config=config.name, steps=int(summary.state.step), steps_per_second=round(summary.steps_per_second, 2),
-                sampling_steps=steps, estimate_steps=estimate_steps or steps, averaged_samples=samples, **{k: round(v, 1) for k, v in timings.items()})
+                sampling_steps=steps, estimate_steps=estimate_steps or steps, averaged_samples=samples,
+                **{k: round(v, 1) for k, v in timings.items()})
     (out / "summary.json").write_text(json.dumps(info, indent=2))
     return index_html(out, entries, info, metrics_md)

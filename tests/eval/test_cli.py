@@ -36,7 +36,8 @@ def test_eval_writes_the_report(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(pipeline_lib.Pipeline, "from_checkpoint", staticmethod(from_checkpoint))
     code = cli.main(["eval", "--checkpoint", str(tmp_path), "--families", "objects", "--count", "1", "--seed", "3",
-                     "--steps", "4", "--estimate-steps", "2", "--tasks", "estimate", "--no-ema", "--output", str(tmp_path / "out")])
+                     "--steps", "4", "--estimate-steps", "2", "--tasks", "estimate", "--no-ema",
+                     "--output", str(tmp_path / "out")])
     assert code == 0 and loaded == [(str(tmp_path), False)]
     assert "results.md" in capsys.readouterr().out
     results = json.loads((tmp_path / "out" / "results.json").read_text())

@@ -94,10 +94,10 @@ class _Runner:
     evaluation phase."""
 
     def __init__(self, pipeline, steps: int, guidance: float, samples: int, method: str, seed: int,
-                 estimate_steps: int | None = None):
+                 estimate_steps: int):
         self.pipeline, self.seed, self.samples = pipeline, int(seed), int(samples)
         self.options = dict(steps=steps, guidance=guidance, samples=samples, method=method)
-        self.estimate_steps = int(steps if estimate_steps is None else estimate_steps)
+        self.estimate_steps = int(estimate_steps)
         self.calls, self.phase = 0, ""
         self.seconds: dict[str, float] = collections.defaultdict(float)
 
@@ -105,12 +105,10 @@ class _Runner:
         """One pipeline call whose `samples` draws are averaged as renderings (the pipeline's own mean)."""
         return self._timed(task, chunk, self._seed(), self.samples, inputs)[0]
 
-    def draws(self, task: str, chunk: list[Item], **inputs) -> list:
-        """The same `samples` draws as `__call__` makes (same seeds), one Output each, so that they can be
-        averaged in the decoded quantity's space instead (scores.decode_draws); estimation draws take
-        `estimate_steps` steps."""
-        steps = self.estimate_steps if task == "estimate" else self.options["steps"]
-        return self._timed(task, chunk, self._seed(), 1, inputs, draws=self.samples, steps=steps)
+    def estimates(self, chunk: list[Item], **inputs) -> list:
+        """`samples` estimation draws in `estimate_steps` steps (seeded as `__call__` seeds), one Output
+        each, so that they are averaged in the decoded quantity's space (scores.decode_draws)."""
+        return self._timed("estimate", chunk, self._seed(), 1, inputs, draws=self.samples, steps=self.estimate_steps)
 
     def _seed(self) -> int:
         seed = self.seed * 1_000_003 + self.calls * self.samples
@@ -165,7 +163,7 @@ class _Tally:
 
 def _estimate(run: _Runner, tally: _Tally, items: list[Item], batch: int, stats, estimates: dict) -> None:
     for chunk, used in _chunks(items, batch):
-        draws = run.draws("estimate", chunk, video=_stack([i.clip.rgb for i in chunk]))
+        draws = run.estimates(chunk, video=_stack([i.clip.rgb for i in chunk]))
         for j, item in enumerate(chunk[:used]):
             scored = scores.score_draws(item.modality, [d.aux[j] for d in draws], item.clip)
             estimates[(item.clip.family, item.index, item.modality)] = scored
@@ -184,7 +182,7 @@ def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estim
     for chunk, used in _chunks(items, batch):
         condition = _stack([modalities.render(i.modality, i.clip) for i in chunk])
         generated = run("condition", chunk, condition=condition).rgb
-        back = run.draws("estimate", chunk, video=np.asarray(generated, np.uint8))
+        back = run.estimates(chunk, video=np.asarray(generated, np.uint8))
         for j, (item, rgb) in enumerate(zip(chunk[:used], generated)):
             consistency = scores.score_draws(item.modality, [d.aux[j] for d in back], item.clip)
             tally.add("condition", item, "model", _merge(scores.score_generation(rgb, item.clip), consistency))
