@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from unityvideo_jax import modalities
-from unityvideo_jax.data import visualize
-from unityvideo_jax.data.colormaps import nearest_entry
+from unityvideo_jax.data import segmentation_image, visualize
 from unityvideo_jax.data.skeleton_image import JOINT_COLOURS, nearest_blob_distance
 from unityvideo_jax.data.unisynth import render_clip
 
@@ -89,12 +88,42 @@ def _mean_iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_segmentation_round_trip(clips, sigma):
     for clip in clips:
         decoded = modalities.decode("segmentation", _noisy(modalities.render("segmentation", clip), sigma))
-        assert _mean_iou(decoded["instances"], visualize.by_area(clip.instances)) > 0.999
+        np.testing.assert_array_equal(decoded["instances"], visualize.by_area(clip.instances))
         np.testing.assert_array_equal(decoded["foreground"], clip.instances > 0)
-    every_id = np.repeat(np.arange(len(visualize.INSTANCE_PALETTE) + 1).reshape(1, 4, 8), 3, axis=1)
-    video = modalities.render("segmentation", {"instances": every_id})
-    decoded = modalities.decode("segmentation", _noisy(video, sigma))
-    np.testing.assert_array_equal(decoded["instances"], every_id)
+    # every palette entry, numbered by area (entry k drawn on 40 - k pixels)
+    instances = np.concatenate([np.full(40 - k, k) for k in range(len(segmentation_image.SEGMENTATION_PALETTE))])
+    instances = instances.reshape(1, 10, 61)  # 610 pixels
+    video = modalities.render("segmentation", {"instances": instances})
+    np.testing.assert_array_equal(modalities.decode("segmentation", _noisy(video, sigma))["instances"], instances)
+
+
+def test_segmentation_palette_reads_blends_as_chances():
+    palette = segmentation_image.SEGMENTATION_PALETTE.astype(float)
+    gaps = np.linalg.norm(palette[:, None] - palette[None], axis=-1) + 1e9 * np.eye(len(palette))
+    assert gaps.min() > 120
+    np.testing.assert_array_equal(palette[1:4], 255 * np.eye(3))  # the three largest: the primaries
+    assert (palette[4:].sum(-1) >= 1.5 * 255).all()  # the others: outside any mix of them and black
+    red, green, blue = palette[1:4]
+    pixels = [0.6 * red, 0.4 * red, 0.5 * red + 0.3 * green, 0.3 * red + 0.45 * green,
+              0.2 * red + 0.2 * green + 0.2 * blue, 0.8 * red + 0.5 * green]  # the last overshoots: a sum of 1.3
+    video = np.tile(np.array(pixels)[None, None], (1, 8, 1, 1))  # each blend on 8 pixels (no specks)
+    np.testing.assert_array_equal(modalities.decode("segmentation", video)["instances"][0, 0], [1, 0, 1, 2, 1, 1])
+    with pytest.raises(ValueError, match="merge or drop"):
+        modalities.render("segmentation", {"instances": np.arange(24).reshape(1, 4, 6)})
+    with pytest.raises(ValueError, match="ids > 0"):
+        modalities.render("segmentation", {"instances": -np.ones((1, 2, 2), int)})
+
+
+def test_segmentation_specks_of_an_unsure_prediction_join_an_instance():
+    red, blue, white = segmentation_image.SEGMENTATION_PALETTE[[1, 3, 4]].astype(np.float32)
+    video = np.zeros((2, 20, 20, 3), np.float32)
+    video[:, 2:18, 2:18] = 0.8 * red + 0.1 * blue  # an unsure instance 1 (512 pixels)
+    video[0, 5, 5:7] = 0.4 * red + 0.5 * blue  # two unsure pixels that lean to instance 3: a speck
+    video[1, 9, 9] = white  # one clean pixel: a small instance of its own
+    instances = modalities.decode("segmentation", video)["instances"]
+    assert instances[0, 5, 5] == instances[0, 5, 6] == 1
+    assert instances[1, 9, 9] == 4
+    assert set(np.unique(instances)) == {0, 1, 4}
 
 
 def test_instances_are_numbered_by_visible_area():
@@ -104,14 +133,6 @@ def test_instances_are_numbered_by_visible_area():
     tie = np.array([[[5, 2]]])  # equal areas keep the ids' order
     np.testing.assert_array_equal(visualize.by_area(tie), [[[2, 1]]])
     assert visualize.by_area(np.zeros((1, 2, 2), int)).max() == 0
-
-
-def test_segmentation_palette_is_well_separated_and_bounded():
-    palette = np.concatenate([[[0, 0, 0]], visualize.INSTANCE_PALETTE]).astype(float)
-    gaps = np.linalg.norm(palette[:, None] - palette[None], axis=-1) + 1e9 * np.eye(len(palette))
-    assert gaps.min() > 60
-    with pytest.raises(ValueError, match="relabel"):
-        visualize.render_segmentation(np.array([[[0, 40]]]))
 
 
 @pytest.mark.parametrize("sigma", [0, 6])
@@ -154,19 +175,3 @@ def test_render_and_decode_reject_bad_input(clips):
         modalities.decode("depth", np.zeros((4, 4, 3)))
     with pytest.raises(ValueError, match="size"):
         modalities.render("skeleton", {"keypoints": clips[0].keypoints, "visibility": clips[0].visibility})
-
-
-def test_segmentation_ignores_entries_that_only_blends_reach():
-    # A blurry mask: white and black drawn, and their half-way blend, which is nearest a grey palette
-    # entry that is drawn nowhere: the blend is not a third instance.
-    white = visualize.SEGMENTATION_PALETTE[1].astype(np.float32)
-    video = np.zeros((1, 1, 3, 3), np.float32)
-    video[0, 0, 0], video[0, 0, 1] = white, 0.5 * white
-    grey = int(nearest_entry(0.5 * white, visualize.SEGMENTATION_PALETTE))
-    assert grey not in (0, 1)
-    instances = modalities.decode("segmentation", video)["instances"]
-    assert instances[0, 0, 0] == 1 and set(np.unique(instances)) <= {0, 1}
-    # Once that grey is drawn exactly somewhere, it is an instance, and the blend joins it.
-    video[0, 0, 2] = visualize.SEGMENTATION_PALETTE[grey]
-    instances = modalities.decode("segmentation", video)["instances"]
-    assert list(instances[0, 0]) == [1, grey, grey]

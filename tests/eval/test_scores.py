@@ -74,7 +74,8 @@ def test_draws_are_averaged_in_the_quantity_space():
     videos = [modalities.render("depth", {"depth": d}) for d in (near, far)]
     merged = scores.decode_draws("depth", videos)["depth"]
     np.testing.assert_allclose(merged, 1.5, rtol=0.05)  # the mean disparity: 1 / ((1 + 1/3) / 2)
-    # Segmentation: the per-pixel majority of three draws, one of them wrong everywhere.
+    # Segmentation: the mean of three drawn renderings, one of them wrong everywhere, reads as chances
+    # of 2/3 for the truth.
     truth = modalities.render("segmentation", clip)
     wrong = modalities.render("segmentation", {"instances": np.where(clip.instances > 0, 0, 1)})
     merged = scores.decode_draws("segmentation", [truth, wrong, truth])

@@ -2,8 +2,9 @@
 
 A `Curve` is a polyline through RGB space with a parameter at each vertex. Rendering interpolates
 along it; decoding projects a (possibly noisy) colour onto the nearest point of the polyline and
-reads the parameter there. The depth map and the optical-flow wheel are curves; instance ids and
-joints use palettes of well separated colours, decoded by the nearest palette entry.
+reads the parameter there. The depth map and the optical-flow wheel are curves; joints use a
+palette of well separated colours, decoded by the nearest palette entry (instance ids too, with
+blends read as chances: segmentation_image.py).
 """
 
 from __future__ import annotations
@@ -60,21 +61,6 @@ FLOW_WHEEL = Curve(
     np.array([(255, 0, 0), (255, 255, 0), (0, 255, 0), (0, 255, 255), (0, 0, 255), (255, 0, 255), (255, 0, 0)], float),
     np.array([0.0, 15.0, 21.0, 25.0, 36.0, 49.0, 55.0]),
 )
-
-
-def farthest_palette(count: int, min_brightness: float = 160.0) -> np.ndarray:
-    """`count` colours (count, 3) uint8 picked greedily from a 6-level RGB grid so each is as far as
-    possible from black and the ones before it; dark colours are excluded so black stays apart."""
-    levels = np.linspace(0, 255, 6)
-    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
-    grid = grid[np.linalg.norm(grid, axis=-1) >= min_brightness]
-    chosen = [np.zeros(3)]  # black is taken by the background
-    nearest = np.linalg.norm(grid, axis=-1)
-    for _ in range(count):
-        pick = int(nearest.argmax())  # first maximum: deterministic
-        chosen.append(grid[pick])
-        nearest = np.minimum(nearest, np.linalg.norm(grid - grid[pick], axis=-1))
-    return np.round(np.array(chosen[1:])).astype(np.uint8)
 
 
 def hue_palette(count: int, value: float) -> np.ndarray:

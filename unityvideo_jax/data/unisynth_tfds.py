@@ -63,8 +63,11 @@ class UniSynth(tfds.core.GeneratorBasedBuilder):
     """UniSynth clips with every modality rendering and their ground truth."""
 
     name = "unisynth"
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "1.1.0": "Segmentation palette: the three largest instances in red, green and blue (blends read as chances).",
+    }
     BUILDER_CONFIGS = [
         UniSynthConfig(name="tiny", description="9 frames of 64x64: the tiny pixel-space configs"),
         UniSynthConfig(name="test", description="5 frames of 32x32, 4 clips per family", frames=5, height=32,

@@ -5,9 +5,9 @@ one value across clips and every rendering can be decoded:
 - depth: log depth over [DEPTH_NEAR, DEPTH_FAR] metres on a jet-like ramp, near warm, far cool;
 - flow: the Middlebury colour wheel, white at rest, saturated at FLOW_MAX_FRACTION * width pixels
   (longer flows saturate);
-- segmentation: instance i in palette colour i, background black; a clip's instances are first
-  numbered by decreasing visible area over the clip (`by_area`), so the colour of an instance
-  follows from what the video shows, not from the order the scene was built in;
+- segmentation: instances numbered by decreasing visible area over the clip, instance i in palette
+  colour i on black; the three largest are red, green and blue, so an unsure prediction's blend of
+  them reads back as chances (segmentation_image.py);
 - skeleton: limbs as half-bright lines and joints as full-bright discs, one hue per joint index, on
   black (only visible joints, and limbs whose ends are both visible);
 - densepose: R = part * PART_STEP, G = U, B = V (x 255), black off the body.
@@ -23,13 +23,12 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from unityvideo_jax.data.colormaps import DEPTH_CURVE, FLOW_WHEEL, WHEEL_STEPS, farthest_palette, nearest_entry
+from unityvideo_jax.data.colormaps import DEPTH_CURVE, FLOW_WHEEL, WHEEL_STEPS
+from unityvideo_jax.data.segmentation_image import by_area, decode_instances, render_instances
 from unityvideo_jax.data.skeleton_image import draw_skeletons, find_joints
 
 DEPTH_NEAR, DEPTH_FAR = 0.25, 100.0  # metres
 FLOW_MAX_FRACTION = 0.15  # saturation magnitude as a share of the frame width
-INSTANCE_PALETTE = farthest_palette(31)  # colour of instance i is INSTANCE_PALETTE[i - 1]
-SEGMENTATION_PALETTE = np.concatenate([np.zeros((1, 3), np.uint8), INSTANCE_PALETTE])  # id 0: background
 NUM_PARTS, PART_STEP = 14, 17
 
 
@@ -80,46 +79,13 @@ def decode_flow(video: np.ndarray) -> dict[str, np.ndarray]:
 
 # Segmentation.
 def render_segmentation(instances: np.ndarray) -> np.ndarray:
-    instances = np.asarray(instances)
-    if instances.min() < 0 or instances.max() > len(INSTANCE_PALETTE):
-        raise ValueError(
-            f"instance ids span {instances.min()}..{instances.max()}: the segmentation palette has "
-            f"0 (background) and 1..{len(INSTANCE_PALETTE)}; relabel the instances into that range"
-        )
-    return SEGMENTATION_PALETTE[instances]
+    return render_instances(instances)
 
 
-def by_area(instances: np.ndarray) -> np.ndarray:
-    """`instances` (F, H, W) renumbered 1, 2, ... by decreasing pixel count over the clip (ties by id),
-    background 0 kept. A model then learns one colour per instance it can see (the largest is colour
-    1) instead of the scene's arbitrary order; scoring matches instances, so the ids do not matter."""
-    instances = np.asarray(instances)
-    ids, counts = np.unique(instances[instances > 0], return_counts=True)
-    order = ids[np.lexsort((ids, -counts))]
-    lookup = np.zeros(int(instances.max(initial=0)) + 1, np.int64)
-    lookup[order] = np.arange(1, len(order) + 1)
-    return lookup[instances]
-
-
-# A colour within this distance of an entry was drawn as that entry: a third of the entries' least
-# spacing (72), so rendering noise and codec error stay inside it and blends of two entries fall outside.
-DRAWN_RADIUS = 25.0
-
-
-def decode_segmentation(video: np.ndarray) -> dict[str, np.ndarray]:
-    """Instance ids by nearest palette entry, among the entries drawn somewhere in the video: an entry
-    that is only ever the nearest to blends of others (a blurry prediction's edges between white and
-    black land nearest a grey entry) is not an instance, and those pixels take their next nearest."""
-    video = _video(video)
-    instances = nearest_entry(video, SEGMENTATION_PALETTE)
-    ids = np.unique(instances)
-    gap = np.linalg.norm(video - SEGMENTATION_PALETTE[instances].astype(np.float32), axis=-1)
-    drawn = np.bincount(instances[gap <= DRAWN_RADIUS], minlength=len(SEGMENTATION_PALETTE)) > 0
-    drawn[0] = True  # background is never a blend artifact
-    if not drawn[ids].all():
-        kept = np.flatnonzero(drawn)
-        instances = kept[nearest_entry(video, SEGMENTATION_PALETTE[kept])]
-    instances = instances.astype(np.int32)
+def decode_segmentation(video: np.ndarray, **options: Any) -> dict[str, np.ndarray]:
+    """Instance ids (0 background) of a rendering; `options` (`min_pixels`, `min_share`) set the
+    size below which a predicted instance is a speck (segmentation_image.decode_instances)."""
+    instances = decode_instances(_video(video), **options)
     return {"instances": instances, "foreground": instances > 0}
 
 
@@ -169,7 +135,7 @@ def _size(arrays: Mapping[str, Any]) -> tuple[int, int]:
 RENDERERS: dict[str, Callable[[Mapping[str, Any]], np.ndarray]] = {
     "depth": lambda a: render_depth(np.asarray(a["depth"])),
     "flow": lambda a: render_flow(np.asarray(a["flow"])),
-    "segmentation": lambda a: render_segmentation(by_area(a["instances"])),
+    "segmentation": lambda a: render_segmentation(a["instances"]),
     "skeleton": lambda a: render_skeleton(
         a["keypoints"], a["visibility"], a.get("figure_kinds", ("human",) * np.shape(a["keypoints"])[1]), _size(a)
     ),
@@ -210,7 +176,8 @@ def render(name: str, clip_or_arrays: Any) -> np.ndarray:
 
 def decode(name: str, video: np.ndarray, **options: Any) -> dict[str, np.ndarray]:
     """The quantities a (possibly noisy) rendering of modality `name` shows, as a dict of arrays;
-    `options` go to the decoder (densepose: `median`; skeleton: `min_area`)."""
+    `options` go to the decoder (densepose: `median`; skeleton: `min_area`; segmentation: `min_pixels`,
+    `min_share`)."""
     if name not in DECODERS:
         raise ValueError(f"no decoder for modality {name!r}: expected one of {', '.join(DECODERS)}")
     return DECODERS[name](video, **options)

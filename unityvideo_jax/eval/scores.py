@@ -85,14 +85,12 @@ def _merge_densepose(preds: list[dict]) -> dict:
 
 # How draws of one prediction are averaged: in the quantity's own space (a mean colour of a depth or
 # instance colour map decodes to a depth or an instance no draw showed). Depth: the mean disparity (the
-# space depth is aligned in); flow: the mean vector; segmentation and DensePose parts: the per-pixel
-# majority (segmentation colours number instances by area, so ids agree across draws). Skeletons have
-# no per-pixel quantity: their draws are averaged as renderings.
+# space depth is aligned in); flow: the mean vector; DensePose parts: the per-pixel majority.
+# Segmentation draws are averaged as renderings: the mean colour of the primaries is the mean of the
+# chances each draw gives (segmentation_image.py). Skeletons have no per-pixel quantity either.
 MERGERS: dict[str, Callable[[list[dict]], dict]] = {
     "depth": lambda preds: {"depth": (1.0 / np.mean([1.0 / p["depth"] for p in preds], 0)).astype(np.float32)},
     "flow": lambda preds: {"flow": np.mean([p["flow"] for p in preds], 0).astype(np.float32)},
-    "segmentation": lambda preds: {"instances": (ids := _mode(np.stack([p["instances"] for p in preds]))),
-                                   "foreground": ids > 0},
     "densepose": _merge_densepose,
 }
 
