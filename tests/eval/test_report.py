@@ -42,7 +42,11 @@ def test_write_report_writes_json_markdown_and_plots(runs, tmp_path):
 def test_verdict_says_whether_the_model_beats_both_baselines(runs):
     oracle = report.verdict_table(runs["oracle"]).splitlines()[2:]
     noise = report.verdict_table(runs["noise"]).splitlines()[2:]
-    assert len(oracle) == len(noise) == 5 + 3  # two_person's modalities, then objects'
+    assert len(oracle) == len(noise) == 5 + 3 + 3  # two_person's modalities, objects', pooled for the shared
+    pooled = next(line for line in noise if line.startswith("| pooled (2 families) | depth |"))
+    entries = runs["noise"]["tasks"]["estimate"]
+    mean = np.mean([entries[f]["depth"]["model"]["object"]["abs_rel"] for f in FAMILIES])
+    assert float(pooled.split("|")[4]) == pytest.approx(mean, abs=5e-4)
     assert all(line.endswith("| yes |") for line in oracle)
     assert not any(line.endswith("| yes |") for line in noise)  # aligned noise depth at best ties the constant
     assert all(float(line.split("|")[7]) <= 0.0005 for line in noise)  # margins: at most zero, rounded

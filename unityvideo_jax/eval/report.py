@@ -95,19 +95,30 @@ def margin(model: float | None, baselines: list, metric: str) -> float | None:
 
 def verdict_table(results: dict, scope: str = "object") -> str:
     """Markdown: each modality's headline estimation metric, the model against both no-input
-    baselines. Both, because a model whose output carries no information scores like the constant
+    baselines, per family and pooled over the families. Both, because a model whose output carries no information scores like the constant
     (depth alignment turns any uncorrelated prediction into one), which can beat the average map."""
     lines = [f"| family | modality | metric | model | average map | constant | margin over the best baseline "
              f"| model beats both ({scope}) |", "|---|---|---|---|---|---|---|---|"]
+    methods = ("model", "average", "constant")
+    per_modality: dict[str, list[tuple]] = {}
+
+    def row(family: str, modality: str, values: tuple) -> None:
+        metric = HEADLINE[modality]
+        ahead = margin(values[0], list(values[1:]), metric)
+        beats = "–" if ahead is None else ("yes" if round(ahead, 3) > 0 else "no")  # by more than the shown digits
+        numbers = [format_number(v) for v in values]
+        signed = "–" if ahead is None else f"{ahead:+.3f}"
+        lines.append("| " + " | ".join([family, modality, metric_label(metric)] + numbers + [signed, beats]) + " |")
+
     for family, by_modality in results["tasks"].get("estimate", {}).items():
         for modality, entry in by_modality.items():
-            metric = HEADLINE[modality]
-            model, average, constant = (_value(entry, m, scope, metric) for m in ("model", "average", "constant"))
-            ahead = margin(model, [average, constant], metric)
-            beats = "–" if ahead is None else ("yes" if round(ahead, 3) > 0 else "no")  # by more than the shown digits
-            numbers = [format_number(v) for v in (model, average, constant)]
-            signed = "–" if ahead is None else f"{ahead:+.3f}"
-            lines.append("| " + " | ".join([family, modality, metric_label(metric)] + numbers + [signed, beats]) + " |")
+            values = tuple(_value(entry, m, scope, HEADLINE[modality]) for m in methods)
+            per_modality.setdefault(modality, []).append(values)
+            row(family, modality, values)
+    # Pooled: the mean over the families of each family's mean, so each family counts once.
+    for modality, rows in per_modality.items():
+        if len(rows) > 1 and all(v is not None for values in rows for v in values):
+            row(f"pooled ({len(rows)} families)", modality, tuple(math.fsum(v) / len(v) for v in zip(*rows)))
     return "\n".join(lines)
 
 
