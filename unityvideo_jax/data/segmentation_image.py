@@ -10,8 +10,9 @@ x 255, on a grid of 0, 128, 255 so entries stay 128 apart).
 
 Decoding, per pixel:
 - a colour within DRAWN_RADIUS of a palette entry is that entry (a clean rendering, codec noise);
-- any other colour inside the mix of black and the primaries is read as chances: foreground where
-  the background is less likely than not, then the likeliest of instances 1-3;
+- any other colour inside the mix of black and the primaries (a channel sum up to 1 + MIX_SLACK
+  times 255: a model's chances can overshoot) is read as chances: foreground where the background
+  is less likely than not, then the likeliest of instances 1-3;
 - any other colour is the nearest palette entry;
 then an instance drawn mostly in blends, with fewer than max(MIN_PIXELS, MIN_SHARE x the foreground)
 pixels over the clip, is a speck of an unsure prediction, and its pixels join the nearest entry among
