@@ -129,9 +129,8 @@ def test_unisynth_tfds_builder_writes_array_record_and_reads_back(tmp_path):
     from unityvideo_jax.data.unisynth_tfds import build, flatten
 
     builder = build(str(tmp_path), "test")
-    assert sorted(p.name for p in (tmp_path / "unisynth/test/1.0.0").glob("*.array_record*"))[0].startswith(
-        "unisynth-mixed.array_record"
-    )
+    written = sorted(p.name for p in (tmp_path / f"unisynth/test/{builder.version}").glob("*.array_record*"))
+    assert written[0].startswith("unisynth-mixed.array_record")
     source = tfds.data_source("unisynth/test", split="two_person", data_dir=str(tmp_path), download=False)
     assert len(source) == 4
     record = flatten(source[0])

@@ -95,8 +95,9 @@ def margin(model: float | None, baselines: list, metric: str) -> float | None:
 
 def verdict_table(results: dict, scope: str = "object") -> str:
     """Markdown: each modality's headline estimation metric, the model against both no-input
-    baselines, per family and pooled over the families. Both, because a model whose output carries no information scores like the constant
-    (depth alignment turns any uncorrelated prediction into one), which can beat the average map."""
+    baselines, per family and pooled over the families. Both baselines, because a model whose
+    output carries no information scores like the constant (depth alignment turns any uncorrelated
+    prediction into one), which can beat the average map."""
     lines = [f"| family | modality | metric | model | average map | constant | margin over the best baseline "
              f"| model beats both ({scope}) |", "|---|---|---|---|---|---|---|---|"]
     methods = ("model", "average", "constant")
