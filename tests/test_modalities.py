@@ -88,7 +88,7 @@ def _mean_iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_segmentation_round_trip(clips, sigma):
     for clip in clips:
         decoded = modalities.decode("segmentation", _noisy(modalities.render("segmentation", clip), sigma))
-        np.testing.assert_array_equal(decoded["instances"], visualize.by_area(clip.instances))
+        np.testing.assert_array_equal(decoded["instances"], segmentation_image.by_area(clip.instances))
         np.testing.assert_array_equal(decoded["foreground"], clip.instances > 0)
     # every palette entry, numbered by area (entry k drawn on 40 - k pixels)
     instances = np.concatenate([np.full(40 - k, k) for k in range(len(segmentation_image.SEGMENTATION_PALETTE))])
@@ -128,11 +128,11 @@ def test_segmentation_specks_of_an_unsure_prediction_join_an_instance():
 
 def test_instances_are_numbered_by_visible_area():
     instances = np.array([[[0, 7, 7, 3], [3, 3, 9, 0]], [[9, 3, 7, 0], [0, 0, 0, 0]]])  # 3: 4 px, 7: 3 px, 9: 2 px
-    np.testing.assert_array_equal(visualize.by_area(instances), np.select([instances == 3, instances == 7,
+    np.testing.assert_array_equal(segmentation_image.by_area(instances), np.select([instances == 3, instances == 7,
                                                                             instances == 9], [1, 2, 3], 0))
     tie = np.array([[[5, 2]]])  # equal areas keep the ids' order
-    np.testing.assert_array_equal(visualize.by_area(tie), [[[2, 1]]])
-    assert visualize.by_area(np.zeros((1, 2, 2), int)).max() == 0
+    np.testing.assert_array_equal(segmentation_image.by_area(tie), [[[2, 1]]])
+    assert segmentation_image.by_area(np.zeros((1, 2, 2), int)).max() == 0
 
 
 @pytest.mark.parametrize("sigma", [0, 6])

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from unityvideo_jax.data.colormaps import DEPTH_CURVE, FLOW_WHEEL, WHEEL_STEPS
-from unityvideo_jax.data.segmentation_image import by_area, decode_instances, render_instances
+from unityvideo_jax.data.segmentation_image import decode_instances, render_instances
 from unityvideo_jax.data.skeleton_image import draw_skeletons, find_joints
 
 DEPTH_NEAR, DEPTH_FAR = 0.25, 100.0  # metres
@@ -77,11 +77,7 @@ def decode_flow(video: np.ndarray) -> dict[str, np.ndarray]:
     return {"flow": flow.astype(np.float32)}
 
 
-# Segmentation.
-def render_segmentation(instances: np.ndarray) -> np.ndarray:
-    return render_instances(instances)
-
-
+# Segmentation (segmentation_image.py renders).
 def decode_segmentation(video: np.ndarray, **options: Any) -> dict[str, np.ndarray]:
     """Instance ids (0 background) of a rendering; `options` (`min_pixels`, `min_share`) set the
     size below which a predicted instance is a speck (segmentation_image.decode_instances)."""
@@ -135,7 +131,7 @@ def _size(arrays: Mapping[str, Any]) -> tuple[int, int]:
 RENDERERS: dict[str, Callable[[Mapping[str, Any]], np.ndarray]] = {
     "depth": lambda a: render_depth(np.asarray(a["depth"])),
     "flow": lambda a: render_flow(np.asarray(a["flow"])),
-    "segmentation": lambda a: render_segmentation(a["instances"]),
+    "segmentation": lambda a: render_instances(a["instances"]),
     "skeleton": lambda a: render_skeleton(
         a["keypoints"], a["visibility"], a.get("figure_kinds", ("human",) * np.shape(a["keypoints"])[1]), _size(a)
     ),

@@ -19,7 +19,7 @@ import functools
 import numpy as np
 
 from unityvideo_jax import modalities
-from unityvideo_jax.data import visualize
+from unityvideo_jax.data import segmentation_image
 from unityvideo_jax.data.unisynth import NUM_PARTS, TRAIN_FAMILIES, render_clip
 
 BASELINE_CLIPS = 16  # training clips per family the statistics come from
@@ -52,7 +52,7 @@ def _statistics(sources: tuple[tuple[str, tuple[str, ...]], ...], clips: int, fr
                 flow.append(clip.flow.mean(0))
             if "segmentation" in names:
                 # numbered as the training renderings number them (largest first)
-                ids = np.minimum(visualize.by_area(clip.instances), instance_counts.shape[-1] - 1)
+                ids = np.minimum(segmentation_image.by_area(clip.instances), instance_counts.shape[-1] - 1)
                 instance_counts += (ids[..., None] == np.arange(instance_counts.shape[-1])).sum(0)
             if "skeleton" in names:
                 keypoints.append(clip.keypoints.mean(0))  # (P, 17, 2)
