@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unityvideo_jax.data.pipeline import make_iterator  # noqa: E402
+from unityvideo_jax.data.input.iterator import make_iterator  # noqa: E402
 from unityvideo_jax.demo import demo_config  # noqa: E402
 from unityvideo_jax.eval.compare import comparison_table  # noqa: E402
 from unityvideo_jax.eval.evaluate import evaluate  # noqa: E402

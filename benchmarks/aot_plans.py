@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from unityvideo_jax import get_config  # noqa: E402
-from unityvideo_jax.parallel.aot import override, plan  # noqa: E402
+from unityvideo_jax.aot.plan import override, plan  # noqa: E402
 
 MAXDIFFUSION_FLOPS_PER_CHIP = 136e12
 

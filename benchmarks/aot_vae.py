@@ -17,8 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unityvideo_jax.model.vae import get_vae_config  # noqa: E402
-from unityvideo_jax.parallel.aot_vae import plan_decode  # noqa: E402
+from unityvideo_jax.aot.vae_plan import plan_decode  # noqa: E402
+from unityvideo_jax.model.vae.config import get_vae_config  # noqa: E402
 
 # video frames x height x width -> its Wan2.2 latent (frames, h, w, z)
 VIDEOS = {"33x256x256": (9, 16, 16, 48), "81x704x1280": (21, 44, 80, 48)}

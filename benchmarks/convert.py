@@ -51,10 +51,11 @@ def write_random(path: Path, config) -> int:
     """Random finite bf16 tensors (exponents near 1) with the release names; returns the file size."""
     from flax import nnx
 
-    from unityvideo_jax.convert.safetensors_file import DTYPES, write_safetensors
-    from unityvideo_jax.convert.table import expected_tensors, flatten
+    from unityvideo_jax.convert.table import expected_tensors
     from unityvideo_jax.convert.torch_checkpoint import abstract_model, table_for
-    from unityvideo_jax.model.spec import from_config
+    from unityvideo_jax.model.dit.spec import from_config
+    from unityvideo_jax.weights.safetensors_file import DTYPES, write_safetensors
+    from unityvideo_jax.weights.tree import flatten
 
     spec = from_config(config.model)
     params = flatten(nnx.to_pure_dict(nnx.state(abstract_model(config), nnx.Param)))
@@ -78,9 +79,9 @@ def run_step(step: str, work: Path, layers: int, param_dtype: str) -> None:
     from flax import nnx
     from safetensors import safe_open
 
-    from unityvideo_jax.convert.params_io import save_params
     from unityvideo_jax.convert.torch_checkpoint import load_torch_checkpoint
     from unityvideo_jax.convert.transfer import export_checkpoint
+    from unityvideo_jax.weights.params_io import save_params
 
     source, ckpt, out = work / "release.safetensors", work / "ckpt", work / "export.safetensors"
     config = _config(layers, param_dtype)
@@ -122,7 +123,7 @@ def _measure(step: str, args) -> tuple[float, float, float, float, int]:
 
 
 def _identical(a: Path, b: Path) -> bool:
-    from unityvideo_jax.convert.safetensors_file import SafetensorsReader
+    from unityvideo_jax.weights.safetensors_file import SafetensorsReader
 
     with SafetensorsReader(a) as ra, SafetensorsReader(b) as rb:
         if sorted(ra.names()) != sorted(rb.names()):

@@ -28,8 +28,8 @@ from absl import flags  # noqa: E402
 
 from unityvideo_jax import get_config, modalities  # noqa: E402
 from unityvideo_jax.data import records  # noqa: E402
-from unityvideo_jax.data.pipeline import make_iterator  # noqa: E402
-from unityvideo_jax.data.writer import DatasetWriter  # noqa: E402
+from unityvideo_jax.data.input.iterator import make_iterator  # noqa: E402
+from unityvideo_jax.data.records.writer import DatasetWriter  # noqa: E402
 
 SOURCES = ("single_person", "two_person", "objects", "mixed")
 V5P_STEP_SECONDS = 1.0  # the 5B release step at global batch 8 on a v5p-8 (one host)
@@ -83,9 +83,9 @@ def samples_per_second(config, workers: int, batches: int) -> float:
 
 def unisynth_clips_per_second(count: int) -> tuple[float, float]:
     """(render only, render + 5 modality videos + caption embedding) clips/s of 9 x 64 x 64."""
-    from unityvideo_jax.data.clip_records import clip_record
-    from unityvideo_jax.data.encoders import text_encoder
-    from unityvideo_jax.data.unisynth import render_clip
+    from unityvideo_jax.data.records.clip_records import clip_record
+    from unityvideo_jax.data.unisynth.clips import render_clip
+    from unityvideo_jax.model.text.encoders import text_encoder
 
     text = text_encoder("minilm")
     text.encode_one(render_clip("mixed", 0).caption)  # compile

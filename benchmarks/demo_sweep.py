@@ -112,10 +112,11 @@ def _config(overrides: dict):
 # ----------------------------------------------------------------------------------------------- prepare
 def prepare(args) -> None:
     from unityvideo_jax import modalities
-    from unityvideo_jax.data.encoders import text_encoder
-    from unityvideo_jax.data.heldout import eval_clips
-    from unityvideo_jax.data.unisynth import render_clip
+    from unityvideo_jax.data.input.heldout import eval_clips
+    from unityvideo_jax.data.render import renderings
+    from unityvideo_jax.data.unisynth.clips import render_clip
     from unityvideo_jax.eval import baselines
+    from unityvideo_jax.model.text.encoders import text_encoder
 
     config = _config({})
     d = config.data
@@ -128,7 +129,7 @@ def prepare(args) -> None:
         for seed in range(args.clips):
             clip = render_clip(family, seed, d.frames, d.height, d.width)
             rgb.append(clip.rgb)
-            aux.append(np.stack([modalities.render(n, clip) if n in names else np.zeros_like(clip.rgb)
+            aux.append(np.stack([renderings.render(n, clip) if n in names else np.zeros_like(clip.rgb)
                                  for n in modalities.NAMES]))
             captions.append(clip.caption)
         text, lengths = encoder.encode(captions)
@@ -185,7 +186,7 @@ class Batches:
         self.per_source = config.data.global_batch // len(FAMILIES)
 
     def __next__(self) -> dict:
-        from unityvideo_jax.model import pixel
+        from unityvideo_jax.latents import pixel
 
         rgb, aux, mod, text = [], [], [], []
         for s in range(len(FAMILIES)):
@@ -204,7 +205,7 @@ class Scorer:
 
     def __init__(self, data, config, settings: str):
         from unityvideo_jax import modalities
-        from unityvideo_jax.data.heldout import eval_clips
+        from unityvideo_jax.data.input.heldout import eval_clips
         from unityvideo_jax.eval import baselines, scores
 
         count = int(data["eval_clips"])
@@ -237,7 +238,7 @@ class Scorer:
         """{"depth@10x2": abs_rel, "segmentation@10x2": miou, ...} for every sampling setting."""
         import jax
 
-        from unityvideo_jax.model import pixel
+        from unityvideo_jax.latents import pixel
 
         out = {}
         for steps, samples in self.settings:
@@ -257,7 +258,7 @@ class Scorer:
         from flax import nnx
 
         from unityvideo_jax.diffusion.samplers import sample
-        from unityvideo_jax.model import pixel
+        from unityvideo_jax.latents import pixel
 
         ids = jnp.asarray(np.array([self.modalities.index(n) for _, n in self.items], np.int32))
         rgb = jnp.asarray(pixel.encode(np.stack([self.clips[i].rgb for i, _ in self.items])))
@@ -279,9 +280,9 @@ def run_variant(name: str, data, args, scorer_cache: dict) -> list[dict]:
     import jax
     from flax import nnx
 
-    from unityvideo_jax.model.dit import UnityDiT
-    from unityvideo_jax.model.partner import init_partner_heads
-    from unityvideo_jax.parallel.shapes import token_grid
+    from unityvideo_jax.latents.shapes import token_grid
+    from unityvideo_jax.model.dit.partner import init_partner_heads
+    from unityvideo_jax.model.dit.transformer import UnityDiT
     from unityvideo_jax.train.optimizer import make_optimizer
     from unityvideo_jax.train.state import create_state
     from unityvideo_jax.train.step import StepConstants, make_train_step
@@ -335,7 +336,7 @@ def time_steps(args) -> None:
     import jax
     from flax import nnx
 
-    from unityvideo_jax.model.dit import UnityDiT
+    from unityvideo_jax.model.dit.transformer import UnityDiT
     from unityvideo_jax.train.optimizer import make_optimizer
     from unityvideo_jax.train.state import create_state
     from unityvideo_jax.train.step import StepConstants, make_train_step

@@ -3,7 +3,7 @@
     python benchmarks/dit_step.py [--layers 4 --dim 256 --frames 4 --size 16 --batch 2 --repeats 5]
 
 Prints tokens/s of both, their ratio, achieved GFLOP/s (analytic model FLOPs, see
-unityvideo_jax/model/flops.py) and a plain fp32 matmul's GFLOP/s measured in the same run.
+unityvideo_jax/model/dit/flops.py) and a plain fp32 matmul's GFLOP/s measured in the same run.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from flax import nnx  # noqa: E402
 from unityvideo_jax import UnityDiT, get_config  # noqa: E402
 from unityvideo_jax.convert.apply import load_tensors  # noqa: E402
 from unityvideo_jax.convert.diffusers import TABLE  # noqa: E402
-from unityvideo_jax.model.flops import train_step_flops  # noqa: E402
-from unityvideo_jax.model.spec import from_config  # noqa: E402
+from unityvideo_jax.model.dit.flops import train_step_flops  # noqa: E402
+from unityvideo_jax.model.dit.spec import from_config  # noqa: E402
 
 
 def _time(fn, repeats):
@@ -112,8 +112,8 @@ def main():
     print(f"config: {args.layers} layers, dim {args.dim}, {args.heads} heads, ffn {args.ffn}, "
           f"{tokens // args.batch} tokens x batch {args.batch}, text {args.text}; "
           f"jax {jax.__version__}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"| implementation | step (ms) | tokens/s | GFLOP/s | share of matmul peak |")
-    print(f"|---|---|---|---|---|")
+    print("| implementation | step (ms) | tokens/s | GFLOP/s | share of matmul peak |")
+    print("|---|---|---|---|---|")
     for name, sec in rows:
         print(f"| {name} | {sec * 1e3:.1f} | {tokens / sec:,.0f} | {flops / sec / 1e9:.1f} | "
               f"{flops / sec / 1e9 / mm:.0%} |")

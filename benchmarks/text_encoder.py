@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from unityvideo_jax.model.bert import load_bert  # noqa: E402
-from unityvideo_jax.model.text import minilm_directory, minilm_encoder  # noqa: E402
+from unityvideo_jax.model.text.bert import load_bert  # noqa: E402
+from unityvideo_jax.model.text.encoders import minilm_directory, minilm_encoder  # noqa: E402
 
 SUBJECTS = ["a man", "two dogs", "a red car", "a dancer", "an old woman", "a cyclist", "a cat", "a child"]
 ACTIONS = ["walks along a beach at sunset", "runs through tall grass in slow motion", "turns left at a busy crossing",

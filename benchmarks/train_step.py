@@ -19,8 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 
 from unityvideo_jax import get_config  # noqa: E402
-from unityvideo_jax.data.pipeline import make_iterator  # noqa: E402
-from unityvideo_jax.model.summary import parameter_counts  # noqa: E402
+from unityvideo_jax.data.input.iterator import make_iterator  # noqa: E402
+from unityvideo_jax.model.dit.summary import parameter_counts  # noqa: E402
 from unityvideo_jax.train.loop import train  # noqa: E402
 
 SIZES = {
@@ -35,7 +35,7 @@ def run(name: str, steps: int, data: str, workdir: str) -> dict:
     config.parallel.devices = 1
     config.train.update(steps=steps, log_every=20, checkpoint_every=steps // 2)
     if data == "records":
-        from unityvideo_jax.data.unisynth_tfds import UniSynthConfig, build
+        from unityvideo_jax.data.records.unisynth_tfds import UniSynthConfig, build
 
         d = config.data
         builder = build(os.path.join(workdir, "data"), UniSynthConfig(

@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from unityvideo_jax import modalities  # noqa: E402
-from unityvideo_jax.data.unisynth import FAMILIES, render_clip  # noqa: E402
+from unityvideo_jax.data.render import renderings
+from unityvideo_jax.data.unisynth.clips import FAMILIES, render_clip  # noqa: E402
 
 SIZES = {"9x64x64": (9, 64, 64), "33x256x256": (33, 256, 256)}
 
@@ -52,7 +53,7 @@ def main() -> None:
             share = mean_share if name == "9x64x64" else share
         start = time.perf_counter()
         for modality in modalities.NAMES:
-            modalities.render(modality, clip)
+            renderings.render(modality, clip)
         row += f"{share:>10.2f}{time.perf_counter() - start:>29.2f}s"
         print(row, flush=True)
 

@@ -111,8 +111,8 @@ def worker(size: str, variant: str, impl: str, repeats: int) -> dict:
     else:
         import jax.numpy as jnp
 
-        from unityvideo_jax.convert.vae_diffusers import vae_from_diffusers_tensors
-        from unityvideo_jax.model.vae import config_from_diffusers
+        from unityvideo_jax.model.vae.config import config_from_diffusers
+        from unityvideo_jax.model.vae.weights import vae_from_diffusers_tensors
 
         tensors = {name: t.detach().numpy() for name, t in ref.state_dict().items()}
         vae = vae_from_diffusers_tensors(config_from_diffusers(dict(ref.config)), tensors)

@@ -39,8 +39,8 @@ def get_base_config() -> ml_collections.ConfigDict:
     release_flavour(m)
     m.dtype = "float32"  # compute dtype; bfloat16 on TPU
     m.param_dtype = "float32"  # master weights stay fp32
-    m.remat_policy = "none"  # see unityvideo_jax/model/remat.py for the names
-    m.attention = "xla"  # kernel by name, see unityvideo_jax/model/attention.py
+    m.remat_policy = "none"  # see unityvideo_jax/model/dit/remat.py for the names
+    m.attention = "xla"  # kernel by name, see unityvideo_jax/attention/kernels.py
     m.attention_chunk = 0  # >0: queries in chunks of this many tokens (bounds memory)
 
     d = config.data = ml_collections.ConfigDict()

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from unityvideo_jax.config import available, get_config
-from unityvideo_jax.model.summary import parameter_counts
+from unityvideo_jax.model.dit.summary import parameter_counts
 
 RELEASE_5B_PARAMETERS = 5_010_432_384  # the released checkpoint (facts file, tensor list)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from unityvideo_jax.cli import main
-from unityvideo_jax.data.unisynth import TRAIN_FAMILIES
+from unityvideo_jax.data.unisynth.clips import TRAIN_FAMILIES
 
 
 def test_short_demo_writes_the_whole_report(tmp_path, capsys):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from unityvideo_jax import modalities
-from unityvideo_jax.data import segmentation_image, visualize
-from unityvideo_jax.data.skeleton_image import JOINT_COLOURS, nearest_blob_distance
-from unityvideo_jax.data.unisynth import render_clip
+from unityvideo_jax.data.render import renderings, segmentation_image
+from unityvideo_jax.data.render.skeleton_image import JOINT_COLOURS, nearest_blob_distance
+from unityvideo_jax.data.unisynth.clips import render_clip
 
 CASES = (("two_person", 2), ("mixed", 1), ("quadruped", 0), ("three_person", 3), ("single_person", 4))
 
@@ -28,12 +28,12 @@ def test_registry_order_names_and_release_alias():
     assert modalities.NAMES == ("depth", "flow", "segmentation", "skeleton", "densepose")
     assert modalities.index("raft") == modalities.index("flow") == 1
     with pytest.raises(ValueError, match="unknown modality 'normals'"):
-        modalities.render("normals", {})
+        renderings.render("normals", {})
 
 
 def test_every_modality_renders_a_uint8_rgb_video(clips):
     for name in modalities.NAMES:
-        video = modalities.render(name, clips[0])
+        video = renderings.render(name, clips[0])
         assert video.shape == clips[0].rgb.shape and video.dtype == np.uint8, name
         assert video.std() > 5, name  # not a blank video
 
@@ -42,18 +42,18 @@ def test_every_modality_renders_a_uint8_rgb_video(clips):
 def test_depth_round_trip(clips, sigma, max_abs_rel):
     errors = []
     for clip in clips:
-        decoded = modalities.decode("depth", _noisy(modalities.render("depth", clip), sigma))["depth"]
+        decoded = renderings.decode("depth", _noisy(renderings.render("depth", clip), sigma))["depth"]
         errors.append(np.abs(decoded - clip.depth) / clip.depth)
     assert np.mean(np.concatenate([e.ravel() for e in errors])) < max_abs_rel
 
 
 def test_depth_colours_are_fixed_near_warm_and_far_cool():
     depth = np.array([[[0.5, 2.0, 50.0]]])  # (F, H, W) = (1, 1, 3)
-    rgb = visualize.render_depth(depth).astype(int)[0, 0]
+    rgb = renderings.render_depth(depth).astype(int)[0, 0]
     assert rgb[0, 0] > rgb[0, 2] + 100  # near: red over blue
     assert rgb[2, 2] > rgb[2, 0] + 100  # far: blue over red
     # The same depth is the same colour whatever else is in the frame (no per-clip normalisation).
-    wide = visualize.render_depth(np.array([[[2.0, 0.3, 90.0]]]))
+    wide = renderings.render_depth(np.array([[[2.0, 0.3, 90.0]]]))
     np.testing.assert_array_equal(wide[0, 0, 0], rgb[1])
 
 
@@ -61,21 +61,21 @@ def test_depth_colours_are_fixed_near_warm_and_far_cool():
 def test_flow_round_trip(clips, sigma, max_epe):
     errors = []
     for clip in clips:
-        decoded = modalities.decode("raft", _noisy(modalities.render("flow", clip), sigma))["flow"]
-        unsaturated = np.linalg.norm(clip.flow, axis=-1) < visualize.FLOW_MAX_FRACTION * clip.flow.shape[2]
+        decoded = renderings.decode("raft", _noisy(renderings.render("flow", clip), sigma))["flow"]
+        unsaturated = np.linalg.norm(clip.flow, axis=-1) < renderings.FLOW_MAX_FRACTION * clip.flow.shape[2]
         errors.append(np.linalg.norm(decoded - clip.flow, axis=-1)[unsaturated])
     assert np.mean(np.concatenate(errors)) < max_epe
 
 
 def test_flow_wheel_colours():
-    limit = visualize.FLOW_MAX_FRACTION * 10
+    limit = renderings.FLOW_MAX_FRACTION * 10
     flow = np.array([[0.0, 0.0], [limit, 0.0], [-limit, 0.0], [0.0, 3 * limit]]).reshape(1, 1, 4, 2)
     flow = np.pad(flow, ((0, 0), (0, 0), (0, 6), (0, 0)))  # a 10-pixel-wide frame
-    rgb = visualize.render_flow(flow)[0, 0]
+    rgb = renderings.render_flow(flow)[0, 0]
     np.testing.assert_array_equal(rgb[0], [255, 255, 255])  # at rest: white
     np.testing.assert_array_equal(rgb[1], [255, 0, 0])  # right: red
     np.testing.assert_array_equal(rgb[2], [0, 197, 255])  # left: opposite, 2.5 of the 11 cyan->blue steps
-    decoded = visualize.decode_flow(rgb[None, None])["flow"][0, 0]
+    decoded = renderings.decode_flow(rgb[None, None])["flow"][0, 0]
     np.testing.assert_allclose(decoded[3], [0.0, limit], atol=0.05)  # longer flows saturate
 
 
@@ -87,14 +87,14 @@ def _mean_iou(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("sigma", [0, 8])
 def test_segmentation_round_trip(clips, sigma):
     for clip in clips:
-        decoded = modalities.decode("segmentation", _noisy(modalities.render("segmentation", clip), sigma))
+        decoded = renderings.decode("segmentation", _noisy(renderings.render("segmentation", clip), sigma))
         np.testing.assert_array_equal(decoded["instances"], segmentation_image.by_area(clip.instances))
         np.testing.assert_array_equal(decoded["foreground"], clip.instances > 0)
     # every palette entry, numbered by area (entry k drawn on 40 - k pixels)
     instances = np.concatenate([np.full(40 - k, k) for k in range(len(segmentation_image.SEGMENTATION_PALETTE))])
     instances = instances.reshape(1, 10, 61)  # 610 pixels
-    video = modalities.render("segmentation", {"instances": instances})
-    np.testing.assert_array_equal(modalities.decode("segmentation", _noisy(video, sigma))["instances"], instances)
+    video = renderings.render("segmentation", {"instances": instances})
+    np.testing.assert_array_equal(renderings.decode("segmentation", _noisy(video, sigma))["instances"], instances)
 
 
 def test_segmentation_palette_reads_blends_as_chances():
@@ -107,11 +107,11 @@ def test_segmentation_palette_reads_blends_as_chances():
     pixels = [0.6 * red, 0.4 * red, 0.5 * red + 0.3 * green, 0.3 * red + 0.45 * green,
               0.2 * red + 0.2 * green + 0.2 * blue, 0.8 * red + 0.5 * green]  # the last overshoots: a sum of 1.3
     video = np.tile(np.array(pixels)[None, None], (1, 8, 1, 1))  # each blend on 8 pixels (no specks)
-    np.testing.assert_array_equal(modalities.decode("segmentation", video)["instances"][0, 0], [1, 0, 1, 2, 1, 1])
+    np.testing.assert_array_equal(renderings.decode("segmentation", video)["instances"][0, 0], [1, 0, 1, 2, 1, 1])
     with pytest.raises(ValueError, match="merge or drop"):
-        modalities.render("segmentation", {"instances": np.arange(24).reshape(1, 4, 6)})
+        renderings.render("segmentation", {"instances": np.arange(24).reshape(1, 4, 6)})
     with pytest.raises(ValueError, match="ids > 0"):
-        modalities.render("segmentation", {"instances": -np.ones((1, 2, 2), int)})
+        renderings.render("segmentation", {"instances": -np.ones((1, 2, 2), int)})
 
 
 def test_segmentation_specks_of_an_unsure_prediction_join_an_instance():
@@ -120,7 +120,7 @@ def test_segmentation_specks_of_an_unsure_prediction_join_an_instance():
     video[:, 2:18, 2:18] = 0.8 * red + 0.1 * blue  # an unsure instance 1 (512 pixels)
     video[0, 5, 5:7] = 0.4 * red + 0.5 * blue  # two unsure pixels that lean to instance 3: a speck
     video[1, 9, 9] = white  # one clean pixel: a small instance of its own
-    instances = modalities.decode("segmentation", video)["instances"]
+    instances = renderings.decode("segmentation", video)["instances"]
     assert instances[0, 5, 5] == instances[0, 5, 6] == 1
     assert instances[1, 9, 9] == 4
     assert set(np.unique(instances)) == {0, 1, 4}
@@ -139,7 +139,7 @@ def test_instances_are_numbered_by_visible_area():
 def test_skeleton_round_trip(clips, sigma):
     errors = []
     for clip in clips:
-        decoded = modalities.decode("skeleton", _noisy(modalities.render("skeleton", clip), sigma))
+        decoded = renderings.decode("skeleton", _noisy(renderings.render("skeleton", clip), sigma))
         errors.append(nearest_blob_distance(decoded, clip.keypoints, clip.visibility))
         assert decoded["found"].sum() <= clip.visibility.sum()  # no spurious joints
     errors = np.concatenate(errors)
@@ -152,7 +152,7 @@ def test_skeleton_draws_only_visible_joints_on_black():
     keypoints = np.array([[[[10.0, 10.0], [30.0, 30.0]] + [[50.0, 50.0]] * 15]])
     visibility = np.zeros((1, 1, 17), bool)
     visibility[0, 0, :2] = True
-    video = modalities.render("skeleton", {"keypoints": keypoints, "visibility": visibility, "size": (64, 64)})
+    video = renderings.render("skeleton", {"keypoints": keypoints, "visibility": visibility, "size": (64, 64)})
     assert video[0, 50, 50].max() == 0  # invisible joint: not drawn
     np.testing.assert_array_equal(video[0, 10, 10], JOINT_COLOURS[0])
     assert video[0, 20, 20].max() > 0  # the limb nose - left eye between them
@@ -162,7 +162,7 @@ def test_skeleton_draws_only_visible_joints_on_black():
 @pytest.mark.parametrize("sigma, median, min_part_accuracy, max_uv_error", [(0, 1, 1.0, 0.003), (4, 3, 0.98, 0.03)])
 def test_densepose_round_trip(clips, sigma, median, min_part_accuracy, max_uv_error):
     for clip in clips:
-        decoded = modalities.decode("densepose", _noisy(modalities.render("densepose", clip), sigma), median=median)
+        decoded = renderings.decode("densepose", _noisy(renderings.render("densepose", clip), sigma), median=median)
         assert (decoded["parts"] == clip.parts).mean() >= min_part_accuracy
         on_body = clip.parts > 0
         assert np.abs(decoded["uv"] - clip.uv)[on_body].mean() < max_uv_error
@@ -170,8 +170,8 @@ def test_densepose_round_trip(clips, sigma, median, min_part_accuracy, max_uv_er
 
 def test_render_and_decode_reject_bad_input(clips):
     with pytest.raises(ValueError, match="missing uv"):
-        modalities.render("densepose", {"parts": clips[0].parts})
+        renderings.render("densepose", {"parts": clips[0].parts})
     with pytest.raises(ValueError, match=r"expected \(frames, height, width, 3\)"):
-        modalities.decode("depth", np.zeros((4, 4, 3)))
+        renderings.decode("depth", np.zeros((4, 4, 3)))
     with pytest.raises(ValueError, match="size"):
-        modalities.render("skeleton", {"keypoints": clips[0].keypoints, "visibility": clips[0].visibility})
+        renderings.render("skeleton", {"keypoints": clips[0].keypoints, "visibility": clips[0].visibility})

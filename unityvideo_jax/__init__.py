@@ -3,10 +3,19 @@
     from unityvideo_jax import UnityDiT, get_config
     model = UnityDiT(get_config("tiny").model, rngs=nnx.Rngs(0))
     v_rgb, v_aux = model(rgb, aux, t_rgb, t_aux, text, aux_text, modality)
+
+The names below load on first use, so `from unityvideo_jax import modalities` stays light (no jax or flax).
 """
 
-from unityvideo_jax.config import get_config
-from unityvideo_jax.model.dit import UnityDiT
+import importlib
+
+_LAZY = {"UnityDiT": "unityvideo_jax.model.dit.transformer", "get_config": "unityvideo_jax.config"}
 
 __all__ = ["UnityDiT", "get_config"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'unityvideo_jax' has no attribute {name!r}")

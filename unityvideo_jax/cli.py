@@ -14,7 +14,7 @@ def _info(argv: list[str]) -> int:
     parser.add_argument("--config", required=True, help="a config name (e.g. tiny) or a file (configs/tiny.py)")
     args = parser.parse_args(argv)
     from unityvideo_jax.config import get_config
-    from unityvideo_jax.model.summary import PARTS, parameter_counts
+    from unityvideo_jax.model.dit.summary import PARTS, parameter_counts
 
     config = get_config(args.config)
     counts = parameter_counts(config.model)
@@ -68,7 +68,7 @@ def _preprocess(argv: list[str]) -> int:
     parser.add_argument("--text-encoder", help="Wan checkpoint folder with text_encoder/ and tokenizer/ (umt5)")
     args = parser.parse_args(argv)
     from unityvideo_jax.config import get_config
-    from unityvideo_jax.data.preprocess import preprocess
+    from unityvideo_jax.data.ingest.preprocess import preprocess
 
     summary = preprocess(get_config(args.config), args.metadata, args.root, args.output, source=args.source,
                          shard_size=args.shard_size, vae=args.vae, text_weights=args.text_encoder)
@@ -120,8 +120,8 @@ def _train(argv: list[str]) -> int:
     if fv.workdir is None or fv.config is None:
         raise ValueError("--config and --workdir are required (e.g. --config tiny --workdir runs/tiny)")
     flags.FLAGS.mark_as_parsed()  # Grain's worker processes read absl flags
-    from unityvideo_jax.data.pipeline import make_iterator
-    from unityvideo_jax.parallel.data import host_shard
+    from unityvideo_jax.data.input.iterator import make_iterator
+    from unityvideo_jax.parallel.batch import host_shard
     from unityvideo_jax.train.loop import TrainingStopped, train
 
     config = fv.config
@@ -156,8 +156,8 @@ def _aot(argv: list[str]) -> int:
     parser.add_argument("--dtype", default="bfloat16", help="compute dtype (default bfloat16, as on TPU)")
     parser.add_argument("--no-sampler", action="store_true", help="compile only the train step")
     args = parser.parse_args(argv)
+    from unityvideo_jax.aot.plan import format_plan, override, plan
     from unityvideo_jax.config import get_config
-    from unityvideo_jax.parallel.aot import format_plan, override, plan
 
     config = override(get_config(args.config), vars(args))
     print(format_plan(plan(config, args.topology, num_slices=args.slices, sampler=not args.no_sampler)))

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from unityvideo_jax import modalities
 from unityvideo_jax.config import get_config
-from unityvideo_jax.infer.video import side_by_side, stack_rows, write_gif, write_mp4
+from unityvideo_jax.data.render import renderings
+from unityvideo_jax.infer.video import side_by_side, write_gif, write_mp4
 
 DEMO_CONFIG = "demo"  # configs/demo.py: the tiny config tuned to read its input in 10 CPU minutes
 
 
 def demo_config(output: Path, clips_per_family: int):
-    from unityvideo_jax.data.unisynth_tfds import UniSynthConfig, build
+    from unityvideo_jax.data.records.unisynth_tfds import UniSynthConfig, build
 
     config = get_config(DEMO_CONFIG)
     d = config.data
@@ -66,14 +66,14 @@ def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int
                 estimate_steps: int | None = None) -> list[dict]:
     """One held-out clip per training family; per modality it has: estimate and condition grids, and a
     joint generation from its caption. Rows: input | prediction | ground truth."""
-    from unityvideo_jax.data.heldout import eval_clips
-    from unityvideo_jax.data.unisynth import TRAIN_FAMILIES
+    from unityvideo_jax.data.input.heldout import eval_clips
+    from unityvideo_jax.data.unisynth.clips import TRAIN_FAMILIES
 
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for clip in eval_clips(config, TRAIN_FAMILIES, 1, seed):
         for name in config.data.source_modalities[clip.family]:
-            truth = modalities.render(name, clip)[None]
+            truth = renderings.render(name, clip)[None]
             est = pipeline.run("estimate", name, video=clip.rgb[None], prompt=clip.caption,
                                steps=estimate_steps or steps, samples=samples, seed=seed)
             cond = pipeline.run("condition", name, condition=truth, prompt=clip.caption, steps=steps, seed=seed)
@@ -123,7 +123,7 @@ def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | N
              clips_per_family: int = 256, eval_count: int = 4, steps: int = 10, estimate_steps: int | None = 1,
              samples: int = 4, progress: bool = True, evaluate_model: bool = True) -> Path:
     """Build data, train, evaluate and report into `output`; returns the index.html path."""
-    from unityvideo_jax.data.pipeline import make_iterator
+    from unityvideo_jax.data.input.iterator import make_iterator
     from unityvideo_jax.infer.pipeline import Pipeline
     from unityvideo_jax.train.loop import train
 

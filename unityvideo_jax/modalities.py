@@ -75,20 +75,3 @@ def get(name_or_index: str | int) -> Modality:
         )
     return MODALITIES[int(name_or_index)]
 
-
-# Rendering ground truth as the RGB video a VAE sees, and decoding it back: data/visualize.py holds
-# the colour codes (imported on use, so the registry stays light); these accept our names and the
-# release's (`raft` is flow).
-def render(name: str, clip_or_arrays):
-    """uint8 video (F, H, W, 3) of modality `name` from a UniSynth Clip or a mapping of arrays."""
-    from unityvideo_jax.data import visualize
-
-    return visualize.render(get(name).name, clip_or_arrays)
-
-
-def decode(name: str, video, **options) -> dict:
-    """The quantity behind a (possibly noisy) rendering of modality `name`, as a dict of arrays;
-    `options` go to the decoder (densepose: `median`; skeleton: `min_area`)."""
-    from unityvideo_jax.data import visualize
-
-    return visualize.decode(get(name).name, video, **options)

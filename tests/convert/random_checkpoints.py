@@ -6,9 +6,10 @@ import torch
 from flax import nnx
 from safetensors.torch import save_file
 
-from unityvideo_jax.convert.table import expected_tensors, flatten
+from unityvideo_jax.convert.table import expected_tensors
 from unityvideo_jax.convert.torch_checkpoint import abstract_model, model_config_of, table_for
-from unityvideo_jax.model.spec import from_config
+from unityvideo_jax.model.dit.spec import from_config
+from unityvideo_jax.weights.tree import flatten
 
 
 def foreign_shapes(config, format: str) -> dict[str, tuple[int, ...]]:

@@ -15,9 +15,10 @@ from tests.conftest import randomize  # noqa: E402
 from tests.convert.random_checkpoints import write_random  # noqa: E402
 from unityvideo_jax import UnityDiT, get_config  # noqa: E402
 from unityvideo_jax.cli import main  # noqa: E402
-from unityvideo_jax.convert import params_io, torch_checkpoint  # noqa: E402
-from unityvideo_jax.convert.table import flatten  # noqa: E402
-from unityvideo_jax.model.spec import from_config  # noqa: E402
+from unityvideo_jax.convert import torch_checkpoint  # noqa: E402
+from unityvideo_jax.model.dit.spec import from_config  # noqa: E402
+from unityvideo_jax.weights import params_io
+from unityvideo_jax.weights.tree import flatten  # noqa: E402
 
 
 def _bytes(t: torch.Tensor) -> bytes:

@@ -13,9 +13,9 @@ diffusers = pytest.importorskip("diffusers")
 from tests.conftest import randomize, tiny_model_config  # noqa: E402
 from tests.convert.random_checkpoints import write_random  # noqa: E402
 from unityvideo_jax import UnityDiT, get_config  # noqa: E402
-from unityvideo_jax.convert.table import flatten  # noqa: E402
 from unityvideo_jax.convert.torch_checkpoint import load_torch_checkpoint, save_torch_checkpoint  # noqa: E402
 from unityvideo_jax.convert.torch_model import diffusers_kwargs  # noqa: E402
+from unityvideo_jax.weights.tree import flatten  # noqa: E402
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 

@@ -6,7 +6,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from unityvideo_jax.convert import fast_copy
+from unityvideo_jax.weights import fast_copy
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 

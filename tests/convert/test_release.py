@@ -15,9 +15,10 @@ torch = pytest.importorskip("torch")
 
 from tests.convert.random_checkpoints import foreign_shapes, random_tensors, write_random  # noqa: E402
 from unityvideo_jax import get_config  # noqa: E402
-from unityvideo_jax.convert import diffusers, fast_copy, release, table  # noqa: E402
-from unityvideo_jax.convert.table import flatten  # noqa: E402
+from unityvideo_jax.convert import diffusers, release, table  # noqa: E402
 from unityvideo_jax.convert.torch_checkpoint import load_torch_checkpoint, save_torch_checkpoint  # noqa: E402
+from unityvideo_jax.weights import fast_copy
+from unityvideo_jax.weights.tree import flatten  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "unityvideo_release_5b_tensors.tsv"
 TORCH_DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
@@ -209,7 +210,7 @@ def test_our_writer_is_byte_identical_to_safetensors(tmp_path):
     from safetensors.numpy import save_file as save_numpy
     from safetensors.torch import save_file as save_torch
 
-    from unityvideo_jax.convert.safetensors_file import SafetensorsReader, write_safetensors
+    from unityvideo_jax.weights.safetensors_file import SafetensorsReader, write_safetensors
 
     rng = np.random.default_rng(0)
     mixed = {"b.w": rng.standard_normal((3, 5)).astype(np.float32), "a": np.arange(4, dtype=np.float16),

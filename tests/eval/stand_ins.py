@@ -12,7 +12,8 @@ import dataclasses
 import numpy as np
 
 from unityvideo_jax import modalities
-from unityvideo_jax.data.heldout import eval_clips
+from unityvideo_jax.data.input.heldout import eval_clips
+from unityvideo_jax.data.render import renderings
 
 
 @dataclasses.dataclass
@@ -42,7 +43,7 @@ class OraclePipeline:
             self.by_rgb[clip.rgb.tobytes()] = clip
             self.by_caption.setdefault(clip.caption, clip)
             for name in modalities.NAMES:
-                self.by_condition[(name, modalities.render(name, clip).tobytes())] = clip
+                self.by_condition[(name, renderings.render(name, clip).tobytes())] = clip
 
     def run(self, task, modality, *, prompt=None, video=None, condition=None, steps=20, guidance=1.0, seed=0,
             method="euler", samples=1):
@@ -55,7 +56,7 @@ class OraclePipeline:
         else:
             clips = [self.by_caption[p] for p in prompt]
         rgb = np.stack([c.rgb for c in clips]) if video is None else np.asarray(video)
-        aux = np.stack([modalities.render(n, c) for n, c in zip(names, clips)])
+        aux = np.stack([renderings.render(n, c) for n, c in zip(names, clips)])
         return Output(rgb=rgb, aux=aux, timings={})
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from unityvideo_jax import get_config, modalities
-from unityvideo_jax.data.heldout import eval_clips
-from unityvideo_jax.data.sources import SYNTH_CLIPS
-from unityvideo_jax.data.unisynth import TRAIN_FAMILIES
+from unityvideo_jax.data.input.heldout import eval_clips
+from unityvideo_jax.data.input.sources import SYNTH_CLIPS
+from unityvideo_jax.data.render import renderings
+from unityvideo_jax.data.unisynth.clips import TRAIN_FAMILIES
 from unityvideo_jax.eval import baselines, scores
 
 CLIPS = 4
@@ -55,7 +56,7 @@ def test_baselines_are_decoder_shaped(config, stats, name):
     clip = next(eval_clips(config, ["two_person"], 1))
     for modality in modalities.NAMES:
         prediction = baselines.BASELINES[name](modality, stats, frames)
-        assert set(prediction) == set(modalities.decode(modality, modalities.render(modality, clip)))
+        assert set(prediction) == set(renderings.decode(modality, renderings.render(modality, clip)))
         scores.score_prediction(modality, prediction, clip)  # scores without error
 
 

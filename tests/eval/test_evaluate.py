@@ -7,7 +7,7 @@ import pytest
 
 from tests.eval.stand_ins import NoisePipeline, OraclePipeline, Output
 from unityvideo_jax import get_config, modalities
-from unityvideo_jax.data.unisynth import TRAIN_FAMILIES
+from unityvideo_jax.data.unisynth.clips import TRAIN_FAMILIES
 from unityvideo_jax.eval import evaluate as evaluate_lib
 from unityvideo_jax.eval.metrics import LOWER_IS_BETTER
 from unityvideo_jax.eval.scores import HEADLINE

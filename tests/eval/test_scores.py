@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from unityvideo_jax import modalities
-from unityvideo_jax.data.unisynth import FAMILIES, render_clip
+from unityvideo_jax.data.render import renderings
+from unityvideo_jax.data.unisynth.clips import FAMILIES, render_clip
 from unityvideo_jax.eval import scores
 
 
@@ -31,7 +32,7 @@ ROUND_TRIP = (
 @pytest.mark.parametrize("modality, metric, bound, lower", ROUND_TRIP)
 def test_rendered_ground_truth_scores_near_perfectly(clips, modality, metric, bound, lower):
     for clip in clips:
-        scored = scores.score_rendering(modality, modalities.render(modality, clip), clip)
+        scored = scores.score_rendering(modality, renderings.render(modality, clip), clip)
         for scope in scores.SCOPES:
             value = scored[scope].get(metric)
             if value is None or np.isnan(value):
@@ -42,13 +43,13 @@ def test_rendered_ground_truth_scores_near_perfectly(clips, modality, metric, bo
 def test_a_rendering_of_another_clip_scores_badly(clips):
     a, b = clips[1], clips[3]  # two_person against mixed
     for modality, metric, bound, lower in ROUND_TRIP[:5]:
-        value = scores.score_rendering(modality, modalities.render(modality, b), a)["object"][metric]
+        value = scores.score_rendering(modality, renderings.render(modality, b), a)["object"][metric]
         assert (value > 5 * bound) if lower else (value < 0.8 * bound), (modality, metric, value)
 
 
 def test_scopes_and_metrics_per_modality(clips):
     clip = clips[1]
-    scored = {m: scores.score_rendering(m, modalities.render(m, clip), clip) for m in modalities.NAMES}
+    scored = {m: scores.score_rendering(m, renderings.render(m, clip), clip) for m in modalities.NAMES}
     assert all(set(s) == set(scores.SCOPES) for s in scored.values())
     assert set(scored["skeleton"]["all"]) == {"pck", "joint_precision"} and set(scored["skeleton"]["object"]) == {"pck"}
     for modality, metric in scores.HEADLINE.items():
@@ -67,20 +68,20 @@ def test_generation_scores(clips):
 
 
 def test_draws_are_averaged_in_the_quantity_space():
-    from unityvideo_jax.data.unisynth import render_clip
+    from unityvideo_jax.data.unisynth.clips import render_clip
 
     clip = render_clip("two_person", 3, frames=3, height=32, width=32)
     near, far = np.full_like(clip.depth, 1.0), np.full_like(clip.depth, 3.0)
-    videos = [modalities.render("depth", {"depth": d}) for d in (near, far)]
+    videos = [renderings.render("depth", {"depth": d}) for d in (near, far)]
     merged = scores.decode_draws("depth", videos)["depth"]
     np.testing.assert_allclose(merged, 1.5, rtol=0.05)  # the mean disparity: 1 / ((1 + 1/3) / 2)
     # Segmentation: the mean of three drawn renderings, one of them wrong everywhere, reads as chances
     # of 2/3 for the truth.
-    truth = modalities.render("segmentation", clip)
-    wrong = modalities.render("segmentation", {"instances": np.where(clip.instances > 0, 0, 1)})
+    truth = renderings.render("segmentation", clip)
+    wrong = renderings.render("segmentation", {"instances": np.where(clip.instances > 0, 0, 1)})
     merged = scores.decode_draws("segmentation", [truth, wrong, truth])
     assert scores.score_prediction("segmentation", merged, clip)["object"]["miou"] == 1.0
     # One draw is decoded as it is; skeletons are averaged as renderings.
     np.testing.assert_array_equal(scores.decode_draws("segmentation", [truth])["foreground"], clip.instances > 0)
-    skeleton = modalities.render("skeleton", clip)
+    skeleton = renderings.render("skeleton", clip)
     assert scores.decode_draws("skeleton", [skeleton, skeleton])["found"].any()

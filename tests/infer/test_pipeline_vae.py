@@ -11,8 +11,8 @@ torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
 from unityvideo_jax import UnityDiT, get_config  # noqa: E402
-from unityvideo_jax.convert.vae_diffusers import load_diffusers_vae  # noqa: E402
 from unityvideo_jax.infer.pipeline import Pipeline  # noqa: E402
+from unityvideo_jax.model.vae.weights import load_diffusers_vae  # noqa: E402
 
 
 def test_sampler_encodes_and_decodes_with_the_configured_wan_vae(tmp_path):

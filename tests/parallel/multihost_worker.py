@@ -26,7 +26,7 @@ from jax.experimental import multihost_utils  # noqa: E402
 
 from tests.train.fake_data import SyntheticBatches  # noqa: E402
 from unityvideo_jax import get_config  # noqa: E402
-from unityvideo_jax.parallel.data import host_shard  # noqa: E402
+from unityvideo_jax.parallel.batch import host_shard  # noqa: E402
 from unityvideo_jax.train.loop import train  # noqa: E402
 
 GLOBAL_BATCH = 4

@@ -15,9 +15,9 @@ from jax.sharding import PartitionSpec as P
 
 from tests.conftest import randomize, tiny_model_config, two_stream_inputs
 from unityvideo_jax import UnityDiT
-from unityvideo_jax.model.block import RESIDUAL_AXES, WanBlock
-from unityvideo_jax.model.layers import logical_to_mesh
-from unityvideo_jax.model.spec import from_config
+from unityvideo_jax.model.dit.block import RESIDUAL_AXES, WanBlock
+from unityvideo_jax.model.dit.spec import from_config
+from unityvideo_jax.parallel.logical import logical_to_mesh
 from unityvideo_jax.parallel.mesh import make_mesh
 from unityvideo_jax.parallel.rules import PRESETS, get_rules
 from unityvideo_jax.parallel.sharding import create_sharded

@@ -38,20 +38,20 @@ def test_bad_slice_names_say_what_is_expected(name, problem):
 
 
 def test_a_step_xla_cannot_fit_is_reported_not_raised():
-    from unityvideo_jax.parallel.aot import _measure
+    from unityvideo_jax.aot.cost import measure
 
     def out_of_memory(config, mesh):
         raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required "
                                          "for HLO temporaries (127.54G) exceeds available HBM (15.75G).")
 
-    cost = _measure(out_of_memory, None, None)
+    cost = measure(out_of_memory, None, None)
     assert cost.refused.startswith("RESOURCE_EXHAUSTED") and cost.temporaries == int(127.54 * 2**30)
 
     def broken(config, mesh):
         raise jax.errors.JaxRuntimeError("INTERNAL: something else")
 
     with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
-        _measure(broken, None, None)
+        measure(broken, None, None)
 
 
 @needs_libtpu
@@ -59,7 +59,7 @@ def test_hosts_sharing_batch_rows_load_the_same_rows():
     """v5p-64: 8 hosts of 4 chips. fsdp 4 x context 8: each pair of hosts holds one quarter of the batch."""
     code = (
         "import ml_collections\n"
-        "from unityvideo_jax.parallel.data import batch_shard\n"
+        "from unityvideo_jax.parallel.batch import batch_shard\n"
         "from unityvideo_jax.parallel.mesh import make_mesh\n"
         "from unityvideo_jax.parallel.rules import get_rules\n"
         "from unityvideo_jax.parallel.topology import parse, topology_devices\n"

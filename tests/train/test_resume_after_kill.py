@@ -19,7 +19,7 @@ STEPS, EVERY = 40, 10
 
 
 def _dataset(tmp: Path) -> str:
-    from unityvideo_jax.data.unisynth_tfds import UniSynthConfig, build
+    from unityvideo_jax.data.records.unisynth_tfds import UniSynthConfig, build
 
     builder = build(str(tmp / "data"), UniSynthConfig(name="kill", frames=3, height=16, width=16, clips_per_family=4))
     return str(builder.data_path)

@@ -8,10 +8,9 @@ import os
 import jax
 import numpy as np
 import pytest
-
-from tests.train.fake_data import SyntheticBatches
 from flax import nnx
 
+from tests.train.fake_data import SyntheticBatches
 from unityvideo_jax import UnityDiT, get_config
 from unityvideo_jax.train.loop import TrainingStopped, train
 

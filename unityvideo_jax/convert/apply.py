@@ -7,7 +7,8 @@ from typing import Mapping
 import numpy as np
 from flax import nnx
 
-from unityvideo_jax.convert.table import NameTable, flatten, to_ours, to_theirs, unflatten
+from unityvideo_jax.convert.table import NameTable, to_ours, to_theirs
+from unityvideo_jax.weights.tree import flatten, unflatten
 
 
 def _our_params(model: nnx.Module) -> dict:

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 
 from unityvideo_jax import modalities
-from unityvideo_jax.convert import fast_copy
+from unityvideo_jax.weights import fast_copy
 
 # (to ours, to theirs)
 LAYOUTS: dict[str, tuple[Callable, Callable]] = {
@@ -159,26 +159,3 @@ def _checked(name, value, shape, dtype, entry) -> np.ndarray:
 
 def _theirs_shape(value, entry):
     return LAYOUTS[entry.layout][1](value).shape
-
-
-def flatten(tree: Mapping, prefix: str = "") -> dict[str, object]:
-    """Nested dict -> {"a.b.c": leaf}."""
-    flat = {}
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, path + "."))
-        else:
-            flat[path] = value
-    return flat
-
-
-def unflatten(flat: Mapping[str, object]) -> dict:
-    tree: dict = {}
-    for path, value in flat.items():
-        node = tree
-        *parents, leaf = path.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return tree

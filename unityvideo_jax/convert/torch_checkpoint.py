@@ -24,19 +24,18 @@ import numpy as np
 from flax import nnx
 
 from unityvideo_jax.convert import diffusers, new_parts, release
-from unityvideo_jax.convert.safetensors_file import DTYPES, SafetensorsReader, write_safetensors
 from unityvideo_jax.convert.table import (
     LAYOUTS,
     Entry,
     NameTable,
     copy_into,
     expected_tensors,
-    flatten,
     theirs_shape,
-    unflatten,
 )
-from unityvideo_jax.model.dit import UnityDiT
-from unityvideo_jax.model.spec import DiTSpec, from_config
+from unityvideo_jax.model.dit.spec import DiTSpec, from_config
+from unityvideo_jax.model.dit.transformer import UnityDiT
+from unityvideo_jax.weights.safetensors_file import DTYPES, SafetensorsReader, write_safetensors
+from unityvideo_jax.weights.tree import flatten, unflatten
 
 FORMATS = ("release", "diffusers")
 EXPORT_DTYPES = {"bf16": DTYPES["BF16"], "fp32": DTYPES["F32"]}

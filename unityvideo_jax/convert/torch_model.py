@@ -27,8 +27,8 @@ from torch import nn
 from unityvideo_jax import modalities
 from unityvideo_jax.convert import diffusers as diffusers_table
 from unityvideo_jax.convert import release
-from unityvideo_jax.convert.safetensors_file import SafetensorsReader
 from unityvideo_jax.convert.table import PLACEHOLDERS
+from unityvideo_jax.weights.safetensors_file import SafetensorsReader
 
 TIME_SCALE = 1000.0
 _RELEASE_NAMES = tuple(m.release_name for m in modalities.MODALITIES)

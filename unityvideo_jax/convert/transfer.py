@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from unityvideo_jax.config import get_config
-from unityvideo_jax.convert import params_io
 from unityvideo_jax.convert.torch_checkpoint import FORMATS, load_torch_checkpoint, save_torch_checkpoint
+from unityvideo_jax.weights import params_io
 
 
 def convert_checkpoint(input_path, format: str, config, output_dir) -> Path:

@@ -19,8 +19,8 @@ import functools
 import numpy as np
 
 from unityvideo_jax import modalities
-from unityvideo_jax.data import segmentation_image
-from unityvideo_jax.data.unisynth import NUM_PARTS, TRAIN_FAMILIES, render_clip
+from unityvideo_jax.data.render import segmentation_image
+from unityvideo_jax.data.unisynth.clips import NUM_PARTS, TRAIN_FAMILIES, render_clip
 
 BASELINE_CLIPS = 16  # training clips per family the statistics come from
 

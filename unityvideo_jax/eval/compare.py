@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from unityvideo_jax.eval.report import bold_best, format_number, best, metric_label
+from unityvideo_jax.eval.report import best, bold_best, format_number, metric_label
 from unityvideo_jax.eval.scores import HEADLINE
 
 # (task, metric or None for the modality's headline metric, scope or None for the table's scope);

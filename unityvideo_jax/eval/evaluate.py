@@ -31,8 +31,9 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from unityvideo_jax import modalities
-from unityvideo_jax.data.heldout import eval_clips
-from unityvideo_jax.data.unisynth import FAMILIES, TRAIN_FAMILIES, ZERO_SHOT_FAMILIES, Clip
+from unityvideo_jax.data.input.heldout import eval_clips
+from unityvideo_jax.data.render import renderings
+from unityvideo_jax.data.unisynth.clips import FAMILIES, TRAIN_FAMILIES, ZERO_SHOT_FAMILIES, Clip
 from unityvideo_jax.eval import baselines, scores
 
 TASKS = ("estimate", "condition", "joint")
@@ -180,7 +181,7 @@ def _merge(*scored: dict) -> dict:
 
 def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estimates: dict) -> None:
     for chunk, used in _chunks(items, batch):
-        condition = _stack([modalities.render(i.modality, i.clip) for i in chunk])
+        condition = _stack([renderings.render(i.modality, i.clip) for i in chunk])
         generated = run("condition", chunk, condition=condition).rgb
         back = run.estimates(chunk, video=np.asarray(generated, np.uint8))
         for j, (item, rgb) in enumerate(zip(chunk[:used], generated)):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from unityvideo_jax.data.visualize import DEPTH_FAR, DEPTH_NEAR
+from unityvideo_jax.data.render.renderings import DEPTH_FAR, DEPTH_NEAR
 
 DELTA_THRESHOLD = 1.25
 PCK_THRESHOLD = 0.1  # share of the figure's bounding-box size

@@ -1,6 +1,6 @@
 """One prediction of a modality, scored against its clip's ground truth on both scopes.
 
-A prediction is the dict a decoder returns (`modalities.decode(name, video)`), so a model's
+A prediction is the dict a decoder returns (`renderings.decode(name, video)`), so a model's
 rendering and a baseline's map go through the same scoring. Scopes: "all" pixels, and "object"
 pixels (instances > 0: figures and objects). Keypoints lie on figures, so the two scopes give the
 same PCK; the "all" scope adds `joint_precision` (spurious joints on the background lower it). On
@@ -14,7 +14,8 @@ from typing import Callable
 import numpy as np
 
 from unityvideo_jax import modalities
-from unityvideo_jax.data.unisynth import Clip
+from unityvideo_jax.data.render import renderings
+from unityvideo_jax.data.unisynth.clips import Clip
 from unityvideo_jax.eval import metrics
 
 SCOPES = ("all", "object")
@@ -100,8 +101,8 @@ def decode_draws(modality: str, videos: list[np.ndarray]) -> dict[str, np.ndarra
     name = modalities.get(modality).name
     if len(videos) == 1 or name not in MERGERS:
         mean = np.mean(np.stack(videos).astype(np.float32), 0)
-        return modalities.decode(name, np.clip(np.round(mean), 0, 255).astype(np.uint8))
-    return MERGERS[name]([modalities.decode(name, v) for v in videos])
+        return renderings.decode(name, np.clip(np.round(mean), 0, 255).astype(np.uint8))
+    return MERGERS[name]([renderings.decode(name, v) for v in videos])
 
 
 def score_draws(modality: str, videos: list[np.ndarray], clip: Clip) -> dict[str, dict[str, float]]:
@@ -111,7 +112,7 @@ def score_draws(modality: str, videos: list[np.ndarray], clip: Clip) -> dict[str
 
 def score_rendering(modality: str, video: np.ndarray, clip: Clip) -> dict[str, dict[str, float]]:
     """Decode a rendering (uint8 (F, H, W, 3)) of `modality` and score it against `clip`."""
-    return score_prediction(modality, modalities.decode(modality, video), clip)
+    return score_prediction(modality, renderings.decode(modality, video), clip)
 
 
 def score_generation(video: np.ndarray, clip: Clip | None) -> dict[str, dict[str, float]]:

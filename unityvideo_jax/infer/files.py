@@ -14,7 +14,7 @@ from unityvideo_jax.infer.video import side_by_side, write_mp4
 
 def read_input(path: str, config) -> np.ndarray:
     """An input video resampled to the config's frames and size: uint8 (1, F, H, W, 3)."""
-    from unityvideo_jax.data.video_io import VideoError, read_video, sample_frames
+    from unityvideo_jax.data.ingest.video_reader import VideoError, read_video, sample_frames
 
     d = config.data
     if not Path(path).is_file():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,11 +21,11 @@ from flax import nnx
 
 from unityvideo_jax import modalities
 from unityvideo_jax.config import with_defaults
-from unityvideo_jax.diffusion.conditioning import step_constants, text_encoder
 from unityvideo_jax.diffusion.samplers import METHODS, sample
 from unityvideo_jax.diffusion.tasks import TASKS
-from unityvideo_jax.infer.latents import latent_space
-from unityvideo_jax.model.dit import UnityDiT
+from unityvideo_jax.model.dit.transformer import UnityDiT
+from unityvideo_jax.model.vae.latent_space import latent_space
+from unityvideo_jax.train.constants import step_constants, text_encoder
 
 
 @dataclasses.dataclass
@@ -40,14 +41,14 @@ class Pipeline:
         abstract = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
         self._graphdef = nnx.graphdef(abstract)
         self.params = params
-        self.latents = latent_space(config)
+        self.latents = latent_space(config.data.latent, config.data.get("vae_weights", "") or None)
         self.text = text_encoder(config)
         self.constants = step_constants(config)
 
     @classmethod
     def from_checkpoint(cls, directory: str, *, ema: bool = True) -> "Pipeline":
         """A run's latest checkpoint (EMA weights when it has them and `ema`) or a converted one."""
-        from unityvideo_jax.convert import params_io
+        from unityvideo_jax.weights import params_io
 
         config = with_defaults(params_io.load_config(directory))
         item = params_io.EMA_ITEM if ema and params_io.has_item(directory, params_io.EMA_ITEM) else params_io.PARAMS_ITEM

@@ -8,7 +8,7 @@ import jax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
-from unityvideo_jax.model.layers import logical_to_mesh
+from unityvideo_jax.parallel.logical import logical_to_mesh
 from unityvideo_jax.parallel.validate import check_divisible
 
 

@@ -7,8 +7,8 @@ import math
 from flax import nnx
 from jax.sharding import Mesh
 
+from unityvideo_jax.latents.shapes import token_grid
 from unityvideo_jax.parallel.rules import get_rules, mesh_axes_of
-from unityvideo_jax.parallel.shapes import token_grid
 
 
 def _ways(mesh: Mesh, axes) -> int:

@@ -18,10 +18,10 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from unityvideo_jax.convert.params_io import CONFIG_ITEM as CONFIG  # the names converters read too
-from unityvideo_jax.convert.params_io import EMA_ITEM as EMA
-from unityvideo_jax.convert.params_io import PARAMS_ITEM as PARAMS
 from unityvideo_jax.train.state import TrainState
+from unityvideo_jax.weights.params_io import CONFIG_ITEM as CONFIG  # the names converters read too
+from unityvideo_jax.weights.params_io import EMA_ITEM as EMA
+from unityvideo_jax.weights.params_io import PARAMS_ITEM as PARAMS
 
 OPT_STATE, META, DATA = "opt_state", "meta", "data"
 STATE_ITEMS = (PARAMS, EMA, OPT_STATE, META)

@@ -1,6 +1,6 @@
 """The training loop: sharded state, resume, the compiled step, logging, checkpoints, faults.
 
-Model FLOPs per device (the TFLOP/s it reports) follow unityvideo_jax/model/flops.py:
+Model FLOPs per device (the TFLOP/s it reports) follow unityvideo_jax/model/dit/flops.py:
 3 x forward FLOPs per sample x global batch, divided by step time and device count.
 """
 
@@ -19,19 +19,19 @@ from flax import nnx
 from flax.core import spmd as flax_spmd
 from tqdm import tqdm
 
-from unityvideo_jax.diffusion.conditioning import step_constants
 from unityvideo_jax.diffusion.tasks import TASKS
-from unityvideo_jax.model.dit import UnityDiT
-from unityvideo_jax.model.flops import train_step_flops
-from unityvideo_jax.model.partner import init_partner_heads
+from unityvideo_jax.latents.shapes import token_grid
 from unityvideo_jax.modalities import NAMES
-from unityvideo_jax.parallel.data import to_global
+from unityvideo_jax.model.dit.flops import train_step_flops
+from unityvideo_jax.model.dit.partner import init_partner_heads
+from unityvideo_jax.model.dit.transformer import UnityDiT
+from unityvideo_jax.parallel.batch import to_global
 from unityvideo_jax.parallel.mesh import make_mesh
 from unityvideo_jax.parallel.rules import get_rules
-from unityvideo_jax.parallel.shapes import token_grid
 from unityvideo_jax.parallel.sharding import shardings_like_params, state_shardings
 from unityvideo_jax.parallel.validate import check_divisible, validate
 from unityvideo_jax.train import checkpoint
+from unityvideo_jax.train.constants import step_constants
 from unityvideo_jax.train.metrics import MetricsWriter
 from unityvideo_jax.train.optimizer import make_optimizer
 from unityvideo_jax.train.state import TrainState, create_state
@@ -189,7 +189,7 @@ def _run(config, workdir, state, start, iterator, step_fn, constants, mesh, rule
 
 def _work(config, batch) -> tuple[int, int]:
     """Tokens and model FLOPs of one global step (both streams)."""
-    from unityvideo_jax.model.spec import from_config
+    from unityvideo_jax.model.dit.spec import from_config
 
     spec = from_config(config.model)
     b, f, h, w, _ = batch["rgb"].shape

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from unityvideo_jax.model.spec import DTYPES
+from unityvideo_jax.dtypes import DTYPES
 
 # Top-level parameter groups that are new relative to the Wan base (the release trains them 10x faster).
 NEW_LAYERS = ("flow_patch_embedding", "flow_in", "modality_embeddings", "modality_switcher", "flow_head")

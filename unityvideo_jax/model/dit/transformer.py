@@ -1,0 +1,168 @@
+"""UnityDiT: one Wan DiT over an RGB stream and one auxiliary-modality stream.
+
+    v_rgb, v_aux = model(rgb, aux, t_rgb, t_aux, text, aux_text, modality)
+
+Both streams are patchified to tokens, joined into one sequence (aux tokens at width positions
+W'..2W'-1, see rope.py), run through the stacked Wan blocks (joint self-attention, dual
+cross-attention) and split back to per-stream heads. `aux=None` is the plain single-stream Wan
+model, numerically equal to diffusers' `WanTransformer3DModel`.
+
+Flavour choices, one config key each (see configs/base.py):
+  switcher        adaln: learned rows {L_rgb, L_1..L_k} added to t_emb before the modulation
+                  token: a zero-initialised modality_embeddings[m] added to every aux token
+                  none: no modality identity (ablation)
+  aux_input       shared: the RGB patch embedding; copy_plus_zero_linear: own patch embedding
+                  (a copy of the RGB one) followed by a zero-initialised `flow_in`
+  aux_head        shared: one `flow_head` (a copy of the RGB head); per_modality: one per modality
+  adaln_timestep  per_stream: each stream is modulated by its own t (a clean stream by t = 0);
+                  shared: both by the noisy stream's t = max(t_rgb, t_aux)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from unityvideo_jax.model.dit import inputs
+from unityvideo_jax.model.dit.block import RESIDUAL_AXES, WanBlock
+from unityvideo_jax.model.dit.embed import ConditionEmbedder, PatchEmbedding, unpatchify
+from unityvideo_jax.model.dit.head import OutputHead
+from unityvideo_jax.model.dit.layers import FP32, dense
+from unityvideo_jax.model.dit.remat import get_policy
+from unityvideo_jax.model.dit.rope import rope_tables
+from unityvideo_jax.model.dit.spec import DiTSpec, from_config
+from unityvideo_jax.parallel.logical import constrain
+
+
+class UnityDiT(nnx.Module):
+    def __init__(self, config, *, rngs: nnx.Rngs):
+        spec = from_config(config)
+        self.spec = spec
+        self.patch_embedding = PatchEmbedding(spec, rngs=rngs)
+        self.condition_embedder = ConditionEmbedder(spec, rngs=rngs)
+        self.blocks = _stacked_blocks(spec, rngs)
+        self.head = OutputHead(spec, rngs=rngs)
+        if spec.two_stream:
+            self._init_aux_stream(spec, rngs)
+
+    def _init_aux_stream(self, spec: DiTSpec, rngs: nnx.Rngs) -> None:
+        """The parts only the aux stream has, initialised as the release does (copies and zeros)."""
+        k = spec.num_modalities
+        if spec.aux_input == "copy_plus_zero_linear":
+            self.flow_patch_embedding = _copy_of(self.patch_embedding, PatchEmbedding(spec, rngs=rngs))
+            self.flow_in = dense(spec.dim, spec.dim, ("embed", None), spec, rngs=rngs, zero=True)
+        zeros = jnp.zeros((k, spec.dim), spec.weight_dtype)
+        if spec.switcher == "token":
+            self.modality_embeddings = nnx.Param(zeros, out_sharding=("modality", "embed"), eager_sharding=False)
+        elif spec.switcher == "adaln":  # row 0 is L_rgb, rows 1..k the modalities
+            table = jnp.zeros((k + 1, spec.dim), spec.weight_dtype)
+            self.modality_switcher = nnx.Param(table, out_sharding=("modality", "embed"), eager_sharding=False)
+        tables = k if spec.aux_head == "per_modality" else 1
+        flow_head = OutputHead(spec, rngs=rngs, num_tables=tables)
+        self.flow_head = _copy_of(self.head, flow_head)
+
+    def __call__(
+        self,
+        rgb: jax.Array,
+        aux: jax.Array | None,
+        t_rgb: jax.Array,
+        t_aux: jax.Array | None,
+        text: jax.Array,
+        aux_text: jax.Array | None = None,
+        modality: jax.Array | None = None,
+    ):
+        """Velocities for both streams.
+
+        rgb, aux: (B, F, H, W, C) latents; t_rgb, t_aux: (B,) flow time in [0, 1] (1 = noise) or
+        (B, F / pt) one per latent frame; text, aux_text: (B, L, text_dim) (caption and modality
+        prompt, same L); modality: (B,) int32 index into `unityvideo_jax.modalities.MODALITIES`.
+        Returns (v_rgb, v_aux), v_aux None when aux is None.
+        """
+        spec = self.spec
+        grid = inputs.check(spec, rgb, aux, t_rgb, t_aux, text, aux_text, modality)
+        b = rgb.shape[0]
+        streams = [self.patch_embedding(rgb)]
+        if aux is not None:
+            streams.append(self._embed_aux(aux, modality))
+        x = jnp.stack(streams, axis=1).astype(FP32)  # (B, S, F', H', W', D)
+        x = constrain(x.reshape(b, len(streams), grid[0], grid[1] * grid[2], spec.dim), RESIDUAL_AXES)
+
+        t_emb = self._time_embedding(t_rgb, t_aux, modality, grid[0])  # (B, S, Fm, D)
+        mod = self.condition_embedder.modulation(t_emb)
+        texts = [text] if aux is None else [text, aux_text]
+        context = jnp.stack([self.condition_embedder.context(c) for c in texts], axis=1)
+        rope = rope_tables(grid, len(streams), spec.head_dim, spec.rope_theta)
+
+        x = self._run_blocks(x, context, mod, rope)
+
+        v_rgb = unpatchify(self.head(x[:, 0], t_emb[:, 0]), grid, spec.patch_size)
+        if aux is None:
+            return v_rgb, None
+        v_aux = unpatchify(self.flow_head(x[:, 1], t_emb[:, 1], modality), grid, spec.patch_size)
+        return v_rgb, v_aux
+
+    def _embed_aux(self, aux: jax.Array, modality: jax.Array) -> jax.Array:
+        spec = self.spec
+        if spec.aux_input == "copy_plus_zero_linear":
+            tokens = self.flow_in(self.flow_patch_embedding(aux))
+        else:
+            tokens = self.patch_embedding(aux)
+        if spec.switcher == "token":
+            table = self.modality_embeddings[...].astype(tokens.dtype)
+            tokens = tokens + table[modality][:, None, None, None, :]
+        return tokens
+
+    def _time_embedding(self, t_rgb, t_aux, modality, frames: int) -> jax.Array:
+        """Per (sample, stream[, frame]) t_emb in fp32, with the AdaLN switcher row if configured."""
+        ts = [_per_frame(t_rgb)] if t_aux is None else [_per_frame(t_rgb), _per_frame(t_aux)]
+        fm = max(t.shape[1] for t in ts)
+        t = jnp.stack([jnp.broadcast_to(t, (t.shape[0], fm)) for t in ts], axis=1)  # (B, S, Fm)
+        if self.spec.adaln_timestep == "shared":
+            t = jnp.broadcast_to(jnp.max(t, axis=1, keepdims=True), t.shape)
+        t_emb = self.condition_embedder.time_embedding(t)
+        if t_aux is not None and self.spec.switcher == "adaln":
+            rows = jnp.stack([jnp.zeros_like(modality), modality + 1], axis=1)  # (B, S)
+            t_emb = t_emb + self.modality_switcher[...].astype(FP32)[rows][:, :, None, :]
+        return t_emb
+
+    def _run_blocks(self, x, context, mod, rope):
+        policy_name = self.spec.remat_policy
+
+        def body(h, block, context, mod, cos, sin):
+            return block(h, context, mod, (cos, sin))
+
+        if policy_name != "none":
+            body = nnx.remat(body, policy=get_policy(policy_name), prevent_cse=False)
+        scan = nnx.scan(body, in_axes=(nnx.Carry, 0, None, None, None, None), out_axes=nnx.Carry)
+        return scan(x, self.blocks, context, mod, *rope)
+
+
+def _per_frame(t: jax.Array) -> jax.Array:
+    return t[:, None] if t.ndim == 1 else t
+
+
+def _stacked_blocks(spec: DiTSpec, rngs: nnx.Rngs) -> WanBlock:
+    """`num_layers` blocks with their parameters stacked on a leading 'layers' axis."""
+
+    @nnx.split_rngs(splits=spec.num_layers)
+    @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
+    def make(rngs: nnx.Rngs) -> WanBlock:
+        return WanBlock(spec, rngs=rngs)
+
+    return make(rngs)
+
+
+def _copy_of(source: nnx.Module, target: nnx.Module) -> nnx.Module:
+    """Fill `target` with `source`'s values (broadcast over a stacked leading axis if it has one)."""
+    src = nnx.to_pure_dict(nnx.state(source, nnx.Param))
+    dst = nnx.state(target, nnx.Param)
+    filled = jax.tree.map(
+        lambda s, d: jnp.broadcast_to(s, d.shape).astype(d.dtype), src, nnx.to_pure_dict(dst)
+    )
+    nnx.replace_by_pure_dict(dst, filled)
+    nnx.update(target, dst)
+    return target
+
+
+

@@ -1,0 +1,58 @@
+"""Videos <-> a latent space by name (`config.data.latent`): `pixel` (space-to-depth) or a Wan VAE.
+
+`encode` maps uint8 (B, F, H, W, 3) to float32 latents (the Wan VAEs: the normalised posterior
+mean), `decode` maps latents back to uint8 videos. Records, training and sampling all encode
+through here, so a video has one latent whichever path made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from unityvideo_jax.latents import pixel
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentSpace:
+    encode: Callable[[np.ndarray], np.ndarray]  # uint8 (B, F, H, W, 3) -> float32 latents
+    decode: Callable[[np.ndarray], np.ndarray]  # latents -> uint8 (B, F, H, W, 3)
+
+
+def _pixel(latent: str, vae_weights: str | None) -> LatentSpace:
+    return LatentSpace(encode=pixel.encode, decode=pixel.decode)
+
+
+def _wan(latent: str, vae_weights: str | None) -> LatentSpace:
+    if not vae_weights:
+        raise ValueError(
+            f"config.data.latent={latent!r} needs the Wan VAE: set config.data.vae_weights (--vae on the "
+            "command line) to the vae/ folder of a Wan diffusers checkpoint"
+        )
+    import jax.numpy as jnp
+
+    from unityvideo_jax.model.vae.weights import load_diffusers_vae
+
+    vae = load_diffusers_vae(vae_weights)
+
+    def encode(video):
+        x = jnp.asarray(video, jnp.float32) / 127.5 - 1.0
+        return np.asarray(vae.normalize(vae.encode(x).mean), np.float32)
+
+    def decode(latent):
+        x = vae.decode(vae.denormalize(jnp.asarray(latent)))
+        return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+    return LatentSpace(encode=encode, decode=decode)
+
+
+SPACES = {"pixel": _pixel, "wan21": _wan, "wan22": _wan}
+
+
+def latent_space(latent: str, vae_weights: str | None = None) -> LatentSpace:
+    """The latent space `latent` (`vae_weights`: the VAE folder, Wan only)."""
+    if latent not in SPACES:
+        raise ValueError(f"config.data.latent={latent!r}: expected one of {', '.join(SPACES)}")
+    return SPACES[latent](latent, vae_weights)
