@@ -44,7 +44,7 @@ def main():
     p.add_argument("--every", type=int, default=100)
     args = p.parse_args()
 
-    m = get_config("tiny").model
+    m = get_config("tiny_paper").model
     m.num_heads, m.dim, m.ffn_dim, m.rope_theta = args.heads, args.dim, 2 * args.dim, args.rope_theta
     m.patch_size = (1, args.patch, args.patch)
     model = UnityDiT(m, rngs=nnx.Rngs(0))

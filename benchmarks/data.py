@@ -56,7 +56,7 @@ def _write(directory: str, per_source: int, latent: str, text_encoder: str, vide
 
 
 def tiny_config(path: str):
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     config.data.path, config.data.frames, config.data.height, config.data.width = path, 9, 64, 64
     return config
 
@@ -116,7 +116,7 @@ def main() -> None:
                                  ("5B release", release_config(release), release_bytes)):  # fmt: skip
             for workers in (0, args.workers):
                 rows.append((name, f"{size / 2**20:.2f} MiB", workers, samples_per_second(make, workers, args.batches)))
-        synth = get_config("tiny")
+        synth = get_config("tiny_paper")
         synth.data.frames, synth.data.height, synth.data.width = 9, 64, 64
         for workers in (0, args.workers):
             rows.append(("UniSynth in memory", "-", workers, samples_per_second(synth, workers, max(3, args.batches // 4))))

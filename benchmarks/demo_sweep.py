@@ -99,7 +99,7 @@ VARIANTS = {
 def _config(overrides: dict):
     from unityvideo_jax.config import get_config
 
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     for dotted, value in overrides.items():
         node = config
         *path, leaf = dotted.split(".")

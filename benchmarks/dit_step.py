@@ -69,7 +69,7 @@ def main():
         in_channels=args.channels, out_channels=args.channels, text_dim=64, freq_dim=64, ffn_dim=args.ffn,
         num_layers=args.layers, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
     )
-    config = get_config("tiny").model
+    config = get_config("tiny_paper").model
     config.update(dim=args.dim, num_heads=args.heads, ffn_dim=args.ffn, num_layers=args.layers,
                   in_channels=args.channels, out_channels=args.channels, text_dim=64, freq_dim=64,
                   two_stream=False, attention=args.attention, remat_policy=args.remat)

@@ -30,7 +30,7 @@ SIZES = {
 
 
 def run(name: str, steps: int, data: str, workdir: str) -> dict:
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     config.model.update(**SIZES[name])
     config.parallel.devices = 1
     config.train.update(steps=steps, log_every=20, checkpoint_every=steps // 2)

@@ -11,11 +11,11 @@ Each choice below was measured with `benchmarks/demo_sweep.py` (BENCHMARKS.md, "
 - estimation drawn 60% of the time, and depth and segmentation (what the demo is judged on) 35% each.
 """
 
-from unityvideo_jax.configs import tiny
+from unityvideo_jax.configs import tiny_paper
 
 
 def get_config():
-    config = tiny.get_config()
+    config = tiny_paper.get_config()
     config.name = "demo"
     m = config.model
     m.patch_size = (1, 4, 4)

@@ -1,10 +1,10 @@
 """Tiny release-flavour model: the layout of the published checkpoint at test size."""
 
-from unityvideo_jax.configs import base, tiny
+from unityvideo_jax.configs import base, tiny_paper
 
 
 def get_config():
-    config = tiny.get_config()
+    config = tiny_paper.get_config()
     config.name = "tiny_release"
     base.release_flavour(config.model)
     return config

@@ -6,7 +6,7 @@ from flax import nnx
 
 from unityvideo_jax import UnityDiT, get_config, modalities
 
-config = get_config("tiny")
+config = get_config("tiny_paper")
 model = UnityDiT(config.model, rngs=nnx.Rngs(0))
 rng = np.random.default_rng(0)
 shape = (1, 5, 16, 16, config.model.in_channels)

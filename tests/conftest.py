@@ -26,10 +26,10 @@ if ROOT not in sys.path:
 
 
 def tiny_model_config(**overrides):
-    """`configs/tiny.py`'s model section with `overrides` applied (a fresh ConfigDict each call)."""
+    """`configs/tiny_paper.py`'s model section with `overrides` applied (a fresh ConfigDict each call)."""
     from unityvideo_jax import get_config
 
-    model = get_config("tiny").model
+    model = get_config("tiny_paper").model
     for key, value in overrides.items():
         setattr(model, key, value)
     return model

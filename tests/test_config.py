@@ -21,6 +21,17 @@ def test_every_config_loads_and_builds(name):
     assert counts["blocks"] > 0.5 * sum(counts.values()) or name.startswith("tiny")
 
 
+@pytest.mark.parametrize("name", [n for n in available() if n != "demo"])
+def test_every_config_name_says_its_flavour(name):
+    flavour = {"adaln": "paper", "token": "release"}[get_config(name).model.switcher]
+    assert name.endswith(f"_{flavour}"), f"{name} is {flavour} flavour"
+
+
+def test_an_old_config_name_says_the_new_one():
+    with pytest.raises(ValueError, match=r"'tiny' is now called 'tiny_paper'.*--config tiny_paper"):
+        get_config("tiny")
+
+
 def test_release_5b_has_exactly_the_published_parameter_count():
     counts = parameter_counts(get_config("wan22_ti2v_5b_release").model)
     assert sum(counts.values()) == RELEASE_5B_PARAMETERS

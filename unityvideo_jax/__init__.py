@@ -1,7 +1,7 @@
 """unityvideo_jax: UnityVideo in JAX/Flax NNX.
 
     from unityvideo_jax import UnityDiT, get_config
-    model = UnityDiT(get_config("tiny").model, rngs=nnx.Rngs(0))
+    model = UnityDiT(get_config("tiny_paper").model, rngs=nnx.Rngs(0))
     v_rgb, v_aux = model(rgb, aux, t_rgb, t_aux, text, aux_text, modality)
 
 The names below load on first use, so `from unityvideo_jax import modalities` stays light (no jax or flax).

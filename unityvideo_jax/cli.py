@@ -11,7 +11,7 @@ import sys
 
 def _info(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="unityvideo info", description="Parameter counts of a config.")
-    parser.add_argument("--config", required=True, help="a config name (e.g. tiny) or a file (configs/tiny.py)")
+    parser.add_argument("--config", required=True, help="a config name (e.g. tiny_paper) or a file (configs/tiny_paper.py)")
     args = parser.parse_args(argv)
     from unityvideo_jax.config import get_config
     from unityvideo_jax.model.dit.summary import PARTS, parameter_counts
@@ -60,7 +60,7 @@ def _preprocess(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="unityvideo preprocess", description="Videos + metadata CSV -> record shards.")
     parser.add_argument("--metadata", required=True, help="CSV with video, prompt and one column per modality")
     parser.add_argument("--root", required=True, help="the folder the CSV's paths are relative to")
-    parser.add_argument("--config", required=True, help="a config name (e.g. tiny) or a file: latent space, size")
+    parser.add_argument("--config", required=True, help="a config name (e.g. tiny_paper) or a file: latent space, size")
     parser.add_argument("--output", required=True, help="the shard folder (rerun the same command to resume)")
     parser.add_argument("--source", help="data source of rows without a `source` column (a config.data.sources name)")
     parser.add_argument("--shard-size", type=int, default=64, help="records per shard")
@@ -78,7 +78,7 @@ def _preprocess(argv: list[str]) -> int:
 
 
 def _config_path(name: str) -> str:
-    """A config name (tiny) -> its file, so `--config tiny` works like `--config configs/tiny.py`."""
+    """A config name (tiny_paper) -> its file, so `--config tiny_paper` works like `--config configs/tiny_paper.py`."""
     import importlib.util
 
     from unityvideo_jax.config import available
@@ -118,7 +118,7 @@ def _train(argv: list[str]) -> int:
     except flags.Error as err:
         raise ValueError(str(err)) from None
     if fv.workdir is None or fv.config is None:
-        raise ValueError("--config and --workdir are required (e.g. --config tiny --workdir runs/tiny)")
+        raise ValueError("--config and --workdir are required (e.g. --config tiny_paper --workdir runs/tiny)")
     flags.FLAGS.mark_as_parsed()  # Grain's worker processes read absl flags
     from unityvideo_jax.data.input.iterator import make_iterator
     from unityvideo_jax.parallel.batch import host_shard

@@ -10,6 +10,8 @@ import ml_collections
 
 CONFIG_PACKAGE = "unityvideo_jax.configs"
 NOT_CONFIGS = {"__init__", "base"}
+# Names before every config said its flavour (paper or release); kept so an old command says what to type.
+RENAMED = {"tiny": "tiny_paper", "wan21_1p3b": "wan21_1p3b_release", "wan21_14b": "wan21_14b_release"}
 
 
 def available() -> list[str]:
@@ -20,7 +22,7 @@ def available() -> list[str]:
 
 
 def get_config(name: str) -> ml_collections.ConfigDict:
-    """The config called `name` (e.g. "tiny") or the one in a file (e.g. "configs/tiny.py")."""
+    """The config called `name` (e.g. "tiny_paper") or the one in a file (e.g. "configs/tiny_paper.py")."""
     if name.endswith(".py") or "/" in name:
         path = pathlib.Path(name)
         if not path.is_file():
@@ -29,6 +31,8 @@ def get_config(name: str) -> ml_collections.ConfigDict:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     else:
+        if name in RENAMED:
+            raise ValueError(f"config {name!r} is now called {RENAMED[name]!r} (names say their flavour): use --config {RENAMED[name]}")
         if name not in available():
             raise ValueError(f"unknown config {name!r}: expected one of {', '.join(available())}")
         module = importlib.import_module(f"{CONFIG_PACKAGE}.{name}")

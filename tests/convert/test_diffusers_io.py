@@ -98,7 +98,7 @@ def test_exported_backbone_loads_strictly_into_wan_transformer(tmp_path):
     )
 
 
-@pytest.mark.parametrize("config_name", ["tiny_release", "tiny"])
+@pytest.mark.parametrize("config_name", ["tiny_release", "tiny_paper"])
 def test_wan_base_starts_the_new_parts_as_the_release_does(tmp_path, config_name):
     config = get_config(config_name)
     write_random(tmp_path / "wan.safetensors", config, "diffusers")

@@ -67,7 +67,7 @@ def _bytes(t: torch.Tensor) -> bytes:
 
 
 @pytest.mark.parametrize("dtype", ["bf16", "fp32"])
-@pytest.mark.parametrize("config_name", ["tiny_release", "tiny"])
+@pytest.mark.parametrize("config_name", ["tiny_release", "tiny_paper"])
 def test_release_round_trip_is_bit_exact(tmp_path, config_name, dtype, monkeypatch):
     # many slabs, tiles and threads per tensor, as for 5B-sized ones
     monkeypatch.setattr(table, "_SLAB_BYTES", 100)
@@ -164,7 +164,7 @@ def test_bad_tensor_sets_are_named(tmp_path, case, no_unpickling):
 
 def test_another_models_checkpoint_is_named(tmp_path, no_unpickling):
     with pytest.raises(ValueError, match=r"base.patch_embedding.weight is \[64, 12, 1, 2, 2\], expected \[1536, 16, 1, 2, 2\]"):
-        load_torch_checkpoint(_tiny_file(tmp_path), get_config("wan21_1p3b"), format="release")
+        load_torch_checkpoint(_tiny_file(tmp_path), get_config("wan21_1p3b_release"), format="release")
     write_random(tmp_path / "wan.safetensors", get_config("tiny_release"), "diffusers")
     with pytest.raises(ValueError, match="looks like a diffusers checkpoint: pass --from diffusers"):
         load_torch_checkpoint(tmp_path / "wan.safetensors", get_config("tiny_release"), format="release")

@@ -50,7 +50,7 @@ def _max_rel_error(ours, theirs) -> float:
     return max(float(np.abs(np.asarray(o) - t).max()) / float(np.abs(t).max()) for o, t in zip(ours, theirs))
 
 
-@pytest.fixture(scope="module", params=["tiny_release", "tiny"])
+@pytest.fixture(scope="module", params=["tiny_release", "tiny_paper"])
 def pair(request, tmp_path_factory):
     """(config, torch module, JAX model, inputs, JAX outputs) for one flavour, from one file."""
     config = get_config(request.param)

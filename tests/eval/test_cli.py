@@ -27,7 +27,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, args, message):
 def test_eval_writes_the_report(tmp_path, capsys, monkeypatch):
     from unityvideo_jax.infer import pipeline as pipeline_lib
 
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     loaded = []
 
     def from_checkpoint(directory, *, ema=True):

@@ -17,7 +17,7 @@ COUNT, BATCH, BASELINE_CLIPS = 2, 8, 4
 
 @pytest.fixture(scope="module")
 def config():
-    return get_config("tiny")
+    return get_config("tiny_paper")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ FAMILIES = ("two_person", "objects")
 
 @pytest.fixture(scope="module")
 def runs():
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     oracle = evaluate(OraclePipeline(config, FAMILIES, 1), config, FAMILIES, 1, baseline_clips=2)
     noise = evaluate(NoisePipeline(config), config, FAMILIES, 1, baseline_clips=2)
     return {"oracle": oracle, "noise": noise}

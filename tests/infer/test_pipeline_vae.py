@@ -20,7 +20,7 @@ def test_sampler_encodes_and_decodes_with_the_configured_wan_vae(tmp_path):
     vae = diffusers.AutoencoderKLWan(base_dim=8, z_dim=4, num_res_blocks=1, latents_mean=[0.0] * 4,
                                      latents_std=[1.0] * 4).eval()
     vae.save_pretrained(tmp_path / "vae")
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     config.data.update(latent="wan21", vae_weights=str(tmp_path / "vae"), frames=5, height=16, width=16, text_len=16)
     config.model.update(in_channels=4, out_channels=4)
     params = nnx.to_pure_dict(nnx.state(UnityDiT(config.model, rngs=nnx.Rngs(0)), nnx.Param))

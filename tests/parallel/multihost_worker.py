@@ -52,7 +52,7 @@ class HostRows:
 
 
 def tiny_config():
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     config.data.text_len = 16
     config.data.global_batch = GLOBAL_BATCH
     config.parallel.update(preset="fsdp", data=1, fsdp=-1, context=1, tensor=1)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 host dev
 
 def _state_bytes_per_device(fsdp: int) -> int:
     """Argument bytes of a step that takes the whole train state (params, AdamW moments, EMA)."""
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     config.model.update(dim=256, ffn_dim=512, num_heads=4)  # wide enough that the matrices dominate
     config.parallel.update(preset="fsdp", data=1, fsdp=fsdp, context=1, tensor=1, devices=fsdp)
     mesh, rules = make_mesh(config.parallel), get_rules("fsdp")

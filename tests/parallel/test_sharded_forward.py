@@ -58,7 +58,7 @@ def test_heads_that_do_not_divide_the_tensor_axis_are_refused():
     from unityvideo_jax import get_config
     from unityvideo_jax.parallel.validate import validate
 
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     config.parallel.preset = "fsdp_tensor"
     config.model.update(dim=48, num_heads=3, ffn_dim=96)
     with pytest.raises(ValueError, match=r"num_heads=3 cannot be split 2 ways.*'tensor'"):

@@ -92,7 +92,7 @@ def test_a_multislice_mesh_keeps_dcn_axes_across_slices():
 
 @needs_libtpu
 def test_aot_plans_a_small_config_on_v5e_4():
-    proc = _run([sys.executable, "-m", "unityvideo_jax.cli", "aot", "--config", "tiny", "--topology", "v5e-4",
+    proc = _run([sys.executable, "-m", "unityvideo_jax.cli", "aot", "--config", "tiny_paper", "--topology", "v5e-4",
                  "--no-sampler"])
     out = proc.stdout
     assert "tiny on v5e-4 (4 chips, 16.00 GB HBM and 197 TFLOP/s" in out, out + proc.stderr

@@ -14,7 +14,7 @@ from unityvideo_jax.parallel.validate import validate
 pytestmark = pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 host devices (XLA_FLAGS)")
 
 
-def _config(name="tiny", preset="ring", **parallel):
+def _config(name="tiny_paper", preset="ring", **parallel):
     config = get_config(name)
     config.parallel.update(preset=preset, data=1, fsdp=1, context=8, tensor=1)
     config.parallel.update(**parallel)

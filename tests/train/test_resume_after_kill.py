@@ -27,7 +27,7 @@ def _dataset(tmp: Path) -> str:
 
 def _command(workdir: Path, data: str, steps: int) -> list[str]:
     return [
-        sys.executable, "-m", "unityvideo_jax.cli", "train", "--config", "tiny", "--workdir", str(workdir),
+        sys.executable, "-m", "unityvideo_jax.cli", "train", "--config", "tiny_paper", "--workdir", str(workdir),
         f"--config.train.steps={steps}", f"--config.train.checkpoint_every={EVERY}", "--config.train.log_every=5",
         "--config.parallel.devices=1", f"--config.data.path={data}", "--config.data.frames=3",
         "--config.data.height=16", "--config.data.width=16", "--config.data.text_len=16", "--trace_data",

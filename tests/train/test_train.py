@@ -16,7 +16,7 @@ from unityvideo_jax.train.loop import TrainingStopped, train
 
 
 def tiny_train_config(**train):
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     config.data.text_len = 16
     config.parallel.update(data=1, fsdp=1, context=1, tensor=1, devices=1)
     config.train.update(steps=20, lr=1e-3, warmup_steps=0, log_every=5, checkpoint_every=10, ema_every=2,

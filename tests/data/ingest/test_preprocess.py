@@ -67,7 +67,7 @@ def folder(tmp_path_factory):
 
 
 def tiny_config():
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     config.data.frames, config.data.height, config.data.width = FRAMES, SIZE, SIZE
     return config
 
@@ -153,13 +153,13 @@ def test_pipeline_trains_on_preprocessed_shards(folder, tmp_path):
 
 
 def test_cli_preprocess_runs_and_reports_user_errors(folder, tmp_path, capsys):
-    args = ["preprocess", "--metadata", str(folder / "meta.csv"), "--root", str(folder), "--config", "tiny",
+    args = ["preprocess", "--metadata", str(folder / "meta.csv"), "--root", str(folder), "--config", "tiny_paper",
             "--output", str(tmp_path / "out")]  # fmt: skip
     assert cli.main(args) == 2  # rows without a source and no --source
     assert "pass --source NAME" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("video,caption\nclip0.mp4,x\n")
-    assert cli.main(["preprocess", "--metadata", str(bad), "--root", str(folder), "--config", "tiny",
+    assert cli.main(["preprocess", "--metadata", str(bad), "--root", str(folder), "--config", "tiny_paper",
                      "--output", str(tmp_path / "o2"), "--source", "objects"]) == 2  # fmt: skip
     assert "has no column prompt" in capsys.readouterr().err
 

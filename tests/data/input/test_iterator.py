@@ -22,7 +22,7 @@ KEYS = {"rgb", "aux", "modality", "text", "source"}
 
 
 def small_config(batch=8, **data):
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     d = config.data
     d.frames, d.height, d.width, d.text_len, d.global_batch = 1, 4, 4, 3, batch
     for key, value in data.items():
@@ -74,7 +74,7 @@ def test_unisynth_in_memory_batch_follows_the_contract():
     from unityvideo_jax.data.unisynth.clips import render_clip
     from unityvideo_jax.model.text.encoders import text_encoder
 
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     d = config.data
     d.frames, d.height, d.width, d.global_batch, d.text_len = 5, 16, 16, 4, 128
     iterator = make_iterator(config, process_index=0, process_count=1)

@@ -143,7 +143,7 @@ def test_unisynth_tfds_builder_writes_array_record_and_reads_back(tmp_path):
     assert record["caption"] == clip.caption and record["source"] == "two_person"
     assert schema.available_modalities(record) == ("depth", "flow", "segmentation", "skeleton", "densepose")
     # The pipeline reads the TFDS version folder as config.data.path.
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     d = config.data
     d.path, d.frames, d.height, d.width, d.global_batch = builder.data_dir, 5, 32, 32, 4
     batch = next(make_iterator(config, process_index=0, process_count=1))

@@ -17,7 +17,7 @@ GRID = (3, 4, 4)  # (F', H', W') tokens of one stream
 
 
 def _model_config(heads: int = 3, dim: int = 96):
-    m = get_config("tiny").model
+    m = get_config("tiny_paper").model
     m.dim, m.ffn_dim, m.num_heads = dim, 2 * dim, heads
     return m
 
@@ -118,7 +118,7 @@ def test_the_trainer_starts_from_partner_heads_when_the_config_asks():
     from unityvideo_jax.train.loop import sharded_state
     from unityvideo_jax.train.optimizer import make_optimizer
 
-    config = get_config("tiny")
+    config = get_config("tiny_paper")
     config.parallel.devices = 1
     biases = {}
     for flag in (False, True):

@@ -5,7 +5,7 @@ from unityvideo_jax.configs import base
 
 def get_config():
     config = base.get_base_config()
-    config.name = "tiny"
+    config.name = "tiny_paper"
     m = config.model
     m.dim = 64
     m.ffn_dim = 128
