@@ -26,6 +26,8 @@ setup(
         "ml-collections>=1.1,<2",
         "absl-py>=2",
         "numpy>=1.26",
+        "scipy>=1.11",  # image filters and labelling in the modality decoders
+        "einops>=0.8",  # layouts by name (patchify, stream joins)
         "safetensors>=0.4",
         "tokenizers>=0.20",  # the packaged MiniLM tokenizer, without transformers
         "ml_dtypes>=0.5",  # bf16 safetensors read as numpy

@@ -22,7 +22,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("attention",),  # kernels and the context-parallel strategies
     ("model",),  # dit/, vae/, text/: NNX modules and their own weight import
     ("diffusion", "convert"),  # flow matching, tasks, samplers; foreign DiT checkpoint formats
-    ("data",),  # render/, unisynth/, records/, ingest/, input/
+    ("data.render", "data.unisynth"),  # modality renderings and their decoders; the synthetic world
+    ("data.records",),  # the record format, shards, manifests, the UniSynth TFDS builder
+    ("data.ingest", "data.input"),  # real videos -> records; records -> training batches
     ("train",),  # state, step, constants, optimizer, checkpoints, the loop
     ("aot",),  # ahead-of-time plans for TPU slices
     ("infer", "eval"),  # the three tasks end to end; metrics and reports
@@ -63,13 +65,19 @@ def imports(modules: dict[str, pathlib.Path], package: str = PACKAGE) -> dict[st
 
 
 def layer_of(module: str, layers=LAYERS, package: str = PACKAGE) -> int:
-    """The index of the layer that holds `module`; the package root sits above everything."""
-    room = module.removeprefix(f"{package}.").split(".")[0] if module != package else None
-    for index, rooms in enumerate(layers):
-        if room in rooms:
-            return index
+    """The index of the layer that holds `module` (its longest listed room: `data.render` before
+    `data`); the package root sits above everything."""
     if module == package:
         return len(layers)
+    path = module.removeprefix(f"{package}.")
+    rooms = {room: index for index, names in enumerate(layers) for room in names}
+    holding = [room for room in rooms if path == room or path.startswith(room + ".")]
+    if holding:
+        return rooms[max(holding, key=len)]
+    inside = [index for room, index in rooms.items() if room.startswith(path + ".")]
+    if inside:  # a folder split into rooms (data/__init__.py): as low as its lowest room
+        return min(inside)
+    room = ".".join(path.split(".")[:-1]) or path
     raise AssertionError(f"{module} is in no layer: add its folder {room!r} to LAYERS in tests/test_layers.py")
 
 

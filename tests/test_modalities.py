@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -9,6 +13,8 @@ from unityvideo_jax import modalities
 from unityvideo_jax.data.render import renderings, segmentation_image
 from unityvideo_jax.data.render.skeleton_image import JOINT_COLOURS, nearest_blob_distance
 from unityvideo_jax.data.unisynth.clips import render_clip
+
+ROOT_DIR = pathlib.Path(__file__).resolve().parents[1]
 
 CASES = (("two_person", 2), ("mixed", 1), ("quadruped", 0), ("three_person", 3), ("single_person", 4))
 
@@ -175,3 +181,16 @@ def test_render_and_decode_reject_bad_input(clips):
         renderings.decode("depth", np.zeros((4, 4, 3)))
     with pytest.raises(ValueError, match="size"):
         renderings.render("skeleton", {"keypoints": clips[0].keypoints, "visibility": clips[0].visibility})
+
+
+def test_the_registry_loads_without_jax_and_the_root_names_load_on_use():
+    code = (
+        "import sys\n"
+        "from unityvideo_jax import modalities\n"
+        "assert modalities.index('raft') == 1\n"
+        "heavy = sorted(m for m in ('jax', 'flax', 'numpy') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "from unityvideo_jax import UnityDiT, get_config\n"
+        "assert UnityDiT.__name__ == 'UnityDiT' and get_config('tiny_paper').name == 'tiny_paper'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT_DIR)

@@ -67,13 +67,3 @@ def side_by_side(*videos: np.ndarray, gap: int = 2) -> np.ndarray:
     for i, v in enumerate(videos):
         parts += ([white] if i else []) + [np.asarray(v, np.uint8)]
     return np.concatenate(parts, axis=2)
-
-
-def stack_rows(*rows: np.ndarray, gap: int = 2) -> np.ndarray:
-    """Rows of equal (F, W) above each other with a white gap."""
-    f, _, w = rows[0].shape[:3]
-    white = np.full((f, gap, w, 3), 255, np.uint8)
-    parts = []
-    for i, r in enumerate(rows):
-        parts += ([white] if i else []) + [np.asarray(r, np.uint8)]
-    return np.concatenate(parts, axis=1)

@@ -24,7 +24,6 @@ from unityvideo_jax.weights.params_io import EMA_ITEM as EMA
 from unityvideo_jax.weights.params_io import PARAMS_ITEM as PARAMS
 
 OPT_STATE, META, DATA = "opt_state", "meta", "data"
-STATE_ITEMS = (PARAMS, EMA, OPT_STATE, META)
 
 log = logging.getLogger(__name__)
 

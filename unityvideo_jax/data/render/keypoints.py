@@ -27,6 +27,4 @@ AP10K_LIMBS = (
 )  # fmt: skip
 
 NUM_KEYPOINTS = 17
-KEYPOINT_NAMES = {"human": COCO_KEYPOINTS, "quadruped": AP10K_KEYPOINTS}
 LIMBS = {"human": COCO_LIMBS, "quadruped": AP10K_LIMBS}
-FIGURE_KINDS = tuple(LIMBS)

@@ -83,10 +83,6 @@ class World:
         )
 
     @property
-    def num_instances(self) -> int:
-        return len(self.movers)
-
-    @property
     def num_capsules(self) -> int:
         return len(self.capsule.capsule_body)
 
