@@ -1,10 +1,11 @@
-"""Random foreign checkpoints for the converter tests, written by safetensors' own torch writer."""
+"""Random foreign checkpoints for the converter tests, written by safetensors' own torch writer.
+
+torch is imported only to write tensors, so the torch-free tests can use `foreign_shapes`.
+"""
 
 from __future__ import annotations
 
-import torch
 from flax import nnx
-from safetensors.torch import save_file
 
 from unityvideo_jax.convert.table import expected_tensors
 from unityvideo_jax.convert.torch_checkpoint import abstract_model, model_config_of, table_for
@@ -20,12 +21,18 @@ def foreign_shapes(config, format: str) -> dict[str, tuple[int, ...]]:
     return expected_tensors(table_for(format, spec), shapes, spec.num_layers)
 
 
-def random_tensors(shapes, dtype=torch.float32, seed=0) -> dict[str, torch.Tensor]:
+def random_tensors(shapes, dtype=None, seed=0) -> dict:
+    """name -> a random torch tensor of `dtype` (float32 by default)."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
+    dtype = dtype or torch.float32
     return {name: (torch.randn(shape, generator=generator) * 0.3).to(dtype) for name, shape in shapes.items()}
 
 
-def write_random(path, config, format: str, dtype=torch.float32, seed=0) -> dict[str, torch.Tensor]:
+def write_random(path, config, format: str, dtype=None, seed=0) -> dict:
+    from safetensors.torch import save_file
+
     tensors = random_tensors(foreign_shapes(config, format), dtype, seed)
     save_file(tensors, str(path))
     return tensors

@@ -1,4 +1,5 @@
-"""Move tensors between a model and a foreign name table, checking names and shapes both ways."""
+"""Load foreign tensors held in memory (e.g. a PyTorch state_dict as numpy) into a model through a
+name table, checking names and shapes. Files go through torch_checkpoint.py instead."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Mapping
 import numpy as np
 from flax import nnx
 
-from unityvideo_jax.convert.table import NameTable, to_ours, to_theirs
+from unityvideo_jax.convert.table import NameTable, to_ours
 from unityvideo_jax.weights.tree import flatten, unflatten
 
 
@@ -50,12 +51,3 @@ def load_tensors(model: nnx.Module, tensors: Mapping[str, np.ndarray], table: Na
     nnx.replace_by_pure_dict(state, unflatten(flat))
     nnx.update(model, state)
 
-
-def export_tensors(model: nnx.Module, table: NameTable, dtype=None) -> dict[str, np.ndarray]:
-    """The model's parameters as foreign tensors (name -> numpy array) through `table`."""
-    ours = _our_params(model)
-    out = {}
-    for e in table.entries(ours, model.spec.num_layers):
-        value = np.asarray(ours[e.ours])
-        out.update(to_theirs(e, value if dtype is None else value.astype(dtype)))
-    return out

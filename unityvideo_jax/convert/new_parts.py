@@ -2,7 +2,8 @@
 
 A diffusers Wan model has one stream. The two-stream parts begin as copies of the RGB ones (the
 aux patch embedding, the flow head, one copy per modality when the head is per modality) or as
-zeros (flow_in, the modality tables), so the untrained aux path changes nothing at step 0.
+zeros (flow_in, the modality tables), so at step 0 the modality id has no effect and, in the release
+flavour, neither do the aux stream's values (the RGB prediction still attends to the aux tokens).
 """
 
 from __future__ import annotations

@@ -128,14 +128,6 @@ def copy_into(dst: np.ndarray, src: np.ndarray, layout: str, to: str = "ours") -
         dst[tuple(index)] = convert(src[start : start + rows])
 
 
-def to_theirs(entry: Entry, value: np.ndarray) -> dict[str, np.ndarray]:
-    """Our parameter -> its foreign tensors (split along the stacked axis)."""
-    convert = LAYOUTS[entry.layout][1]
-    if not entry.stacked:
-        return {entry.names[0]: np.ascontiguousarray(convert(value))}
-    return {name: np.ascontiguousarray(convert(value[k])) for k, name in enumerate(entry.names)}
-
-
 def to_ours(entry: Entry, read: Callable[[str], np.ndarray], shape, dtype) -> np.ndarray:
     """Foreign tensors -> our parameter, written into one preallocated buffer (no stacking copies)."""
     convert = LAYOUTS[entry.layout][0]

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
+import ml_dtypes
+import numpy as np
 import torch
 from diffusers import WanTransformer3DModel
-from safetensors.torch import load_file
 from torch import nn
 
 from unityvideo_jax import modalities
@@ -93,12 +94,15 @@ class TorchUnityDiT(nn.Module):
         """
         with SafetensorsReader(path) as reader:  # a pickle, truncated or corrupt file fails here, unread
             stored = reader.metadata.get("unityvideo_model")
-        if model_config is None:
-            if stored is None:
-                raise ValueError(f"{path} carries no model config (not written by `unityvideo export`); pass model_config")
-            model_config = json.loads(stored)
-        model = cls(model_config)
-        model.load_release_state_dict(load_file(str(path)), source=str(path))
+            if model_config is None:
+                if stored is None:
+                    raise ValueError(
+                        f"{path} carries no model config (not written by `unityvideo export`); pass model_config"
+                    )
+                model_config = json.loads(stored)
+            model = cls(model_config)
+            tensors = {name: _torch_tensor(reader, name) for name in reader.names()}
+        model.load_release_state_dict(tensors, source=str(path))
         return model.eval()
 
     def load_release_state_dict(self, tensors: Mapping[str, torch.Tensor], source: str = "the weights") -> None:
@@ -210,6 +214,16 @@ class TorchUnityDiT(nn.Module):
             head = self.flow_head[_RELEASE_NAMES[int(modality[i])]]
             rows.append(_head(base, head.head, head.modulation, x[i : i + 1], temb[i : i + 1]))
         return torch.cat(rows)
+
+
+def _torch_tensor(reader: SafetensorsReader, name: str) -> torch.Tensor:
+    """One tensor copied out of the file's mapping; bf16 travels as its raw 16 bits (torch knows no
+    ml_dtypes)."""
+    array = np.array(reader.view(name))
+    reader.release(name)
+    if array.dtype == ml_dtypes.bfloat16:
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
 
 
 def _block(block, x, mods, contexts, rope):

@@ -7,6 +7,10 @@ through `safetensors.safe_open`: its numpy `get_tensor` copies each tensor out o
 `mmap` costs nothing, keeps bf16 as bf16 (ml_dtypes), and lets us hand the pages back to the
 kernel after each tensor, so reading a 10 GB file never holds 10 GB of it. Writes go to a
 temporary file renamed over the output at the end, so a failed export leaves nothing behind.
+
+This is the package's one safetensors reader: the DiT converter, the text encoders and the Wan
+VAE all read through `SafetensorsReader`, and `weight_files` is the one place a folder or a
+sharded `*.safetensors.index.json` becomes a list of files.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import mmap
 import os
 import struct
 import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import ml_dtypes
 import numpy as np
@@ -122,39 +126,65 @@ def _parse_entry(path: Path, name: str, info) -> tuple:
 
 
 def weight_files(path: str | Path) -> list[Path]:
-    """The safetensors files behind `path`: a file, a sharded `*.index.json`, or a folder of either."""
+    """The safetensors files behind `path`: a file, a sharded `*.safetensors.index.json`, or a folder
+    holding one of either (a Hugging Face or diffusers `save_pretrained` folder). Every sharded
+    checkpoint in the package is resolved here."""
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"checkpoint not found: {path}")
+        raise FileNotFoundError(
+            f"checkpoint not found: {path}; pass a .safetensors file, a *.safetensors.index.json or a folder holding one"
+        )
     if path.is_dir():
-        indices = sorted(path.glob("*.safetensors.index.json"))
-        singles = sorted(path.glob("*.safetensors"))
-        if len(indices) == 1:
-            path = indices[0]
-        elif len(singles) == 1 and not indices:
-            return singles
-        else:
-            pickles = sorted(p.name for p in path.iterdir() if p.suffix in (".pth", ".pt", ".bin", ".ckpt"))
-            found = pickles and f"; it holds PyTorch pickles {pickles[:3]}: {_PICKLE_FIX}"
-            raise ValueError(
-                f"{path} should hold one *.safetensors file or one *.safetensors.index.json, found "
-                f"{len(singles)} and {len(indices)}{found or ''}; pass the file itself"
-            )
+        path = _folder_weights(path)
+        if path.suffix == ".safetensors":
+            return [path]
     if path.name.endswith(".index.json"):
-        try:
-            weight_map = json.loads(path.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise ValueError(f"{path} is not a safetensors index (no weight_map); pass the index or a file") from None
-        files = [path.parent / name for name in sorted(set(weight_map.values()))]
-        missing = [str(f) for f in files if not f.exists()]
-        if missing:
-            raise ValueError(f"{path} lists shards that do not exist: {', '.join(missing[:3])}")
-        return files
+        return _shards(path)
     return [path]
 
 
-class SafetensorsReader:
-    """Names, shapes, dtypes and zero-copy views of the tensors behind a file, index or folder."""
+def _folder_weights(folder: Path) -> Path:
+    """The one index, else the one file, in `folder`; anything else is ambiguous or empty."""
+    indices = sorted(folder.glob("*.safetensors.index.json"))
+    singles = sorted(folder.glob("*.safetensors"))
+    if len(indices) == 1:  # its shards are the singles beside it
+        return indices[0]
+    if len(singles) == 1 and not indices:
+        return singles[0]
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in (".pth", ".pt", ".bin", ".ckpt"))
+    hint = f"; it holds PyTorch pickles {pickles[:3]}: {_PICKLE_FIX}" if pickles else ""
+    if not (indices or singles or pickles):  # e.g. a whole diffusers pipeline instead of its vae/ folder
+        inner = sorted(d.name for d in folder.iterdir() if d.is_dir() and next(d.glob("*.safetensors*"), None))
+        hint = f"; its subfolders {inner[:5]} hold weights: pass the one you mean" if inner else ""
+    raise ValueError(
+        f"{folder} should hold one *.safetensors file or one *.safetensors.index.json, found "
+        f"{len(singles)} and {len(indices)}{hint or '; pass the file itself'}"
+    )
+
+
+def _shards(index: Path) -> list[Path]:
+    try:
+        weight_map = json.loads(index.read_text())["weight_map"]
+        names = sorted(set(weight_map.values()))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        raise ValueError(
+            f"{index} is not a safetensors index (no weight_map of tensor -> shard); pass the index or a file"
+        ) from None
+    files = [index.parent / name for name in names]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{index} lists shards that do not exist: {', '.join(missing[:3])}; copy or download them beside it"
+        )
+    return files
+
+
+class SafetensorsReader(Mapping):
+    """Names, shapes, dtypes and zero-copy views of the tensors behind a file, index or folder.
+
+    A read-only mapping too (`reader[name]` is `reader.view(name)`), so code written for a dict of
+    arrays reads a checkpoint without loading it whole.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -184,6 +214,18 @@ class SafetensorsReader:
     def names(self) -> list[str]:
         return list(self._where)
 
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.view(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, name) -> bool:
+        return name in self._where
+
     def shape(self, name: str) -> tuple[int, ...]:
         return self._where[name].tensors[name][1]
 
@@ -203,6 +245,25 @@ class SafetensorsReader:
         self._files, self._where = [], {}
 
 
+def file_layout(
+    specs: Mapping[str, tuple[tuple[int, ...], np.dtype]], metadata: Mapping[str, str] | None = None
+) -> tuple[list[str], bytes]:
+    """The tensor order and the bytes before the first tensor (length prefix and header) of the
+    file `write_safetensors` writes for `specs` (name -> (shape, dtype)) and `metadata`."""
+    order = sorted(specs, key=lambda n: (-_RANK[dtype_code(specs[n][1])], n))
+    header, offset = {}, 0
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
+    for name in order:
+        shape, dtype = specs[name]
+        size = math.prod(shape) * np.dtype(dtype).itemsize
+        header[name] = {"dtype": dtype_code(dtype), "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)  # the data starts 8-byte aligned, as safetensors pads it
+    return order, struct.pack("<Q", len(blob)) + blob
+
+
 def write_safetensors(
     path: str | Path,
     specs: Mapping[str, tuple[tuple[int, ...], np.dtype]],
@@ -215,22 +276,12 @@ def write_safetensors(
     for the same tensors without metadata. The file appears at `path` only once complete.
     """
     path = Path(path)
-    order = sorted(specs, key=lambda n: (-_RANK[dtype_code(specs[n][1])], n))
-    header, offset = {}, 0
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
-    for name in order:
-        shape, dtype = specs[name]
-        size = math.prod(shape) * np.dtype(dtype).itemsize
-        header[name] = {"dtype": dtype_code(dtype), "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    blob = json.dumps(header, separators=(",", ":")).encode()
-    blob += b" " * (-len(blob) % 8)
+    order, head = file_layout(specs, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(struct.pack("<Q", len(blob)) + blob)
+            out.write(head)
             for name in order:
                 _write_tensor(out, name, produce(name), specs[name])
             out.flush()

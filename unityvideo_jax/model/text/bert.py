@@ -196,8 +196,11 @@ def hf_table(config: BertConfig) -> list[Tensor]:
 
 
 def load_bert(directory: str | Path, *, dtype: str = "float32") -> Bert:
-    """A `Bert` with the weights of a transformers BERT directory (`config.json` + `model.safetensors`)."""
+    """A `Bert` with the weights of a transformers BERT directory (`config.json` beside
+    `model.safetensors` or a sharded `model.safetensors.index.json`)."""
     directory = Path(directory)
+    if not (directory / "config.json").is_file():
+        raise FileNotFoundError(f"{directory}: no config.json here; pass a transformers BERT folder")
     config = BertConfig.from_hf_json(directory / "config.json", dtype=dtype)
     model = nnx.eval_shape(lambda: Bert(config, rngs=nnx.Rngs(0)))  # abstract: filled tensor by tensor
-    return import_weights(model, directory / "model.safetensors", hf_table(config))
+    return import_weights(model, directory, hf_table(config))

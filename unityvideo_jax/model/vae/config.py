@@ -100,18 +100,22 @@ WAN22_VAE = WanVAEConfig(
     latents_mean=WAN22_LATENTS_MEAN,
     latents_std=WAN22_LATENTS_STD,
 )
+# Named like the latent spaces that use them (`config.data.latent`: "wan21", "wan22").
 VAE_CONFIGS = {
-    "wan2.1": WAN21_VAE,
-    "wan2.2": WAN22_VAE,
-    "wan2.1-tiny": dataclasses.replace(WAN21_VAE, base_dim=8, z_dim=4, latents_mean=(0.0,) * 4, latents_std=(1.0,) * 4),
-    "wan2.2-tiny": dataclasses.replace(
+    "wan21": WAN21_VAE,
+    "wan22": WAN22_VAE,
+    "wan21_tiny": dataclasses.replace(WAN21_VAE, base_dim=8, z_dim=4, latents_mean=(0.0,) * 4, latents_std=(1.0,) * 4),
+    "wan22_tiny": dataclasses.replace(
         WAN22_VAE, base_dim=8, decoder_base_dim=12, z_dim=8, latents_mean=(0.0,) * 8, latents_std=(1.0,) * 8
     ),
 }
+_RENAMED = {"wan2.1": "wan21", "wan2.2": "wan22", "wan2.1-tiny": "wan21_tiny", "wan2.2-tiny": "wan22_tiny"}
 
 
 def get_vae_config(name: str, **overrides) -> WanVAEConfig:
-    """A published ('wan2.1', 'wan2.2') or test ('wan2.1-tiny', 'wan2.2-tiny') config by name."""
+    """A published ('wan21', 'wan22') or test ('wan21_tiny', 'wan22_tiny') config by name."""
+    if name in _RENAMED:
+        raise ValueError(f"the VAE config {name!r} is now called {_RENAMED[name]!r}; pass that name")
     if name not in VAE_CONFIGS:
         raise ValueError(f"unknown VAE config {name!r}; choose one of {sorted(VAE_CONFIGS)}")
     return dataclasses.replace(VAE_CONFIGS[name], **overrides)

@@ -3,7 +3,8 @@
 Our parameter paths mirror diffusers' module names, so the table is generated from the model:
 'kernel' is PyTorch's 'weight', a resampler's conv is diffusers' `resample.1` (the conv after
 the padding/upsampling op of its nn.Sequential), and each tensor has a layout that says how its
-axes move. Import and export both read the table.
+axes move. Import and export both read the table. Files are read through the package's one
+safetensors reader (weights/safetensors_file.py), memory-mapped and one tensor at a time.
 
 The original Wan checkpoints (`Wan2.1_VAE.pth`, `Wan2.2_VAE.pth`) use other names for the same
 tensors and layouts; `original_name` translates a diffusers name into them (following diffusers'
@@ -24,9 +25,8 @@ from flax import nnx
 
 from unityvideo_jax.model.vae.autoencoder import WanVAE
 from unityvideo_jax.model.vae.config import WanVAEConfig, config_from_diffusers
+from unityvideo_jax.weights.safetensors_file import SafetensorsReader
 
-WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
-INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
 _SEGMENT_RENAMES = {"kernel": "weight", "resample_conv": "resample.1"}
 
 
@@ -102,11 +102,8 @@ def _first(items: list[str], count: int = 3) -> str:
     return ", ".join(items[:count]) + more
 
 
-def import_diffusers_state(
-    config: WanVAEConfig, tensors: Mapping[str, np.ndarray], source: str = "the weights"
-) -> dict[tuple, np.ndarray]:
-    """diffusers tensors -> {our parameter path: fp32 array in our layout}; a missing, extra or
-    mis-shaped tensor raises ValueError naming the first offenders and what was expected."""
+def _check_diffusers_tensors(config: WanVAEConfig, tensors: Mapping[str, np.ndarray], source: str) -> None:
+    """A missing, extra or mis-shaped tensor raises ValueError naming the first offenders."""
     table = name_table(config)
     expected = {entry.name: entry for entry in table}
     missing = [f"{e.name} {list(e.torch_shape)}" for e in table if e.name not in tensors]
@@ -127,10 +124,20 @@ def import_diffusers_state(
             f"is_residual={config.is_residual}: " + "; ".join(problems) + ". Check that the weights are "
             "a diffusers AutoencoderKLWan of this variant, or pass the config that matches them."
         )
-    return {
-        e.path: np.asarray(LAYOUTS[e.layout].to_ours(np.asarray(tensors[e.name], np.float32)), np.float32)
-        for e in table
-    }
+
+
+def _to_ours(entry: TableEntry, tensor: np.ndarray) -> np.ndarray:
+    """One diffusers tensor as a fresh fp32 array in our layout (never a view of a file's mapping)."""
+    return np.array(LAYOUTS[entry.layout].to_ours(np.asarray(tensor).astype(np.float32, copy=False)), np.float32)
+
+
+def import_diffusers_state(
+    config: WanVAEConfig, tensors: Mapping[str, np.ndarray], source: str = "the weights"
+) -> dict[tuple, np.ndarray]:
+    """diffusers tensors -> {our parameter path: fp32 array in our layout}; a missing, extra or
+    mis-shaped tensor raises ValueError naming the first offenders and what was expected."""
+    _check_diffusers_tensors(config, tensors, source)
+    return {e.path: _to_ours(e, tensors[e.name]) for e in name_table(config)}
 
 
 def export_diffusers_state(vae: WanVAE) -> dict[str, np.ndarray]:
@@ -142,66 +149,38 @@ def export_diffusers_state(vae: WanVAE) -> dict[str, np.ndarray]:
     }
 
 
-def _weight_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        index, single = path / INDEX_NAME, path / WEIGHTS_NAME
-        if index.exists():
-            path = index
-        elif single.exists():
-            return [single]
-        else:
-            raise ValueError(f"{path} holds neither {WEIGHTS_NAME} nor {INDEX_NAME}; pass the VAE folder or file")
-    if path.name.endswith(".index.json"):
-        weight_map = json.loads(path.read_text())["weight_map"]
-        return [path.parent / name for name in sorted(set(weight_map.values()))]
-    if not path.exists():
-        raise ValueError(f"VAE weights not found: {path}")
-    return [path]
-
-
-def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
-    """All tensors of a safetensors file, a sharded index, or a folder holding either, as numpy."""
-    from safetensors import safe_open  # noqa: PLC0415  (optional dependency of the package)
-
-    tensors = {}
-    for file in _weight_files(Path(path)):
-        with safe_open(file, framework="numpy") as handle:
-            for name in handle.keys():
-                if handle.get_slice(name).get_dtype() == "BF16":  # numpy has no bfloat16
-                    with safe_open(file, framework="flax") as flax_handle:
-                        tensors[name] = np.asarray(flax_handle.get_tensor(name).astype(np.float32))
-                else:
-                    tensors[name] = handle.get_tensor(name)
-    return tensors
-
-
 def vae_from_diffusers_tensors(
     config: WanVAEConfig, tensors: Mapping[str, np.ndarray], source: str = "the weights"
 ) -> WanVAE:
-    """A `WanVAE(config)` holding diffusers tensors (e.g. a PyTorch state_dict as numpy)."""
-    params = import_diffusers_state(config, tensors, source=source)
+    """A `WanVAE(config)` holding diffusers tensors: a PyTorch state_dict as numpy, or a
+    `SafetensorsReader`, whose tensors are then read one at a time."""
+    _check_diffusers_tensors(config, tensors, source)
     vae = _abstract_vae(config)
     state = nnx.state(vae, nnx.Param)
-    for var_path, variable in nnx.to_flat_state(state):
-        variable.set_value(jnp.asarray(params[tuple(var_path)]))
+    variables = dict(nnx.to_flat_state(state))
+    for entry in name_table(config):
+        variables[entry.path].set_value(jnp.asarray(_to_ours(entry, tensors[entry.name])))
+        if isinstance(tensors, SafetensorsReader):  # copied out: hand the file's pages back
+            tensors.release(entry.name)
     nnx.update(vae, state)
     return vae
 
 
 def load_diffusers_vae(path: str | Path, *, config: WanVAEConfig | None = None, dtype: str | None = None) -> WanVAE:
-    """A `WanVAE` with the weights of a diffusers `AutoencoderKLWan` folder, file or index.
+    """A `WanVAE` with the weights of a diffusers `AutoencoderKLWan` folder, file or sharded index.
 
     Without `config`, the config.json beside the weights is read. `dtype` sets the compute dtype.
     """
     path = Path(path)
-    if config is None:
-        config_file = (path if path.is_dir() else path.parent) / "config.json"
-        if not config_file.exists():
-            raise ValueError(f"no config.json beside {path}; pass config=get_vae_config('wan2.1' or 'wan2.2')")
-        config = config_from_diffusers(json.loads(config_file.read_text()))
-    if dtype is not None:
-        config = dataclasses.replace(config, dtype=dtype)
-    return vae_from_diffusers_tensors(config, read_safetensors(path), source=f"the weights at {path}")
+    with SafetensorsReader(path) as reader:  # a missing, pickled or corrupt file is named here, unread
+        if config is None:
+            config_file = (path if path.is_dir() else path.parent) / "config.json"
+            if not config_file.exists():
+                raise ValueError(f"no config.json beside {path}; pass config=get_vae_config('wan21' or 'wan22')")
+            config = config_from_diffusers(json.loads(config_file.read_text()))
+        if dtype is not None:
+            config = dataclasses.replace(config, dtype=dtype)
+        return vae_from_diffusers_tensors(config, reader, source=f"the weights at {path}")
 
 
 # The original Wan VAE names (wan/modules/vae2_1.py, vae2_2.py), as diffusers converts them.
@@ -253,7 +232,7 @@ def original_name(name: str, config: WanVAEConfig) -> str:
 
 def load_original_vae(path: str | Path, config: WanVAEConfig, *, dtype: str | None = None) -> WanVAE:
     """A `WanVAE` from an original Wan VAE checkpoint (`Wan2.1_VAE.pth` with config
-    get_vae_config('wan2.1'), `Wan2.2_VAE.pth` with 'wan2.2'), read with torch.load(weights_only=True)."""
+    get_vae_config('wan21'), `Wan2.2_VAE.pth` with 'wan22'), read with torch.load(weights_only=True)."""
     import torch  # noqa: PLC0415  (only this format needs torch)
 
     if dtype is not None:
