@@ -38,15 +38,26 @@ def test_new_layers_learn_ten_times_faster():
     np.testing.assert_allclose(ratio, 10.0, rtol=1e-5)
 
 
-def test_gradients_are_clipped_by_global_norm():
+def _second_update(tx, first, second):
+    """The update of `tx`'s second step, after gradients `first` then `second`."""
     params = {"blocks": {"w": jnp.zeros(4)}}
-    clipped = make_optimizer(_train(warmup_steps=0, grad_clip=1.0, b1=0.0))
-    loose = make_optimizer(_train(warmup_steps=0, grad_clip=1e9, b1=0.0))
-    big = {"blocks": {"w": jnp.full(4, 100.0)}}
-    small = {"blocks": {"w": jnp.full(4, 0.5)}}  # norm 1: the clip leaves it alone
-    u_clip, _ = clipped.update(big, clipped.init(params), params)
-    u_small, _ = loose.update(small, loose.init(params), params)
-    np.testing.assert_allclose(u_clip["blocks"]["w"], u_small["blocks"]["w"], rtol=1e-5)
+    _, state = tx.update(first, tx.init(params), params)
+    update, _ = tx.update(second, state, params)
+    return np.asarray(update["blocks"]["w"])
+
+
+def test_gradients_are_clipped_by_global_norm():
+    # Adam's first update is about lr * sign(g) whatever |g|, so the clip shows only in the moments a
+    # step leaves behind: a second step weighs the first gradient against the second.
+    big = {"blocks": {"w": jnp.full(4, 100.0)}}  # global norm 200: clipped to norm 1, i.e. to `small`
+    small = {"blocks": {"w": jnp.full(4, 0.5)}}  # global norm 1: the clip leaves it alone
+    clipped = make_optimizer(_train(warmup_steps=0, grad_clip=1.0))
+    loose = make_optimizer(_train(warmup_steps=0, grad_clip=1e9))
+    reference = _second_update(loose, small, small)
+    np.testing.assert_allclose(_second_update(clipped, big, small), reference, rtol=1e-5)
+    np.testing.assert_allclose(_second_update(clipped, small, small), reference, rtol=1e-5)  # never scaled up
+    # the check can tell: unclipped, the big gradient dominates both moments and the update is ~30% smaller
+    assert not np.allclose(_second_update(loose, big, small), reference, rtol=0.05)
 
 
 def test_ema_decay_warms_up_to_the_configured_value():

@@ -1,10 +1,11 @@
-"""Resume is exact after SIGKILL: 2N steps in one go equal N steps, a kill, and a resumed run."""
+"""Resume is exact after SIGKILL: 40 steps in one go equal a run killed past its step-10 checkpoint
+and resumed. The kill lands at a fixed step (KILL_AT), where the run parks itself (park_at_step.py),
+so neither the machine's speed nor a poll's timing decides which steps are redone."""
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 STEPS, EVERY = 40, 10
+KILL_AT = EVERY + 5  # steps 10..14 run after the checkpoint and are lost with the process
+PARK = Path(__file__).with_name("park_at_step.py")
 
 
 def _dataset(tmp: Path) -> str:
@@ -25,9 +28,11 @@ def _dataset(tmp: Path) -> str:
     return str(builder.data_path)
 
 
-def _command(workdir: Path, data: str, steps: int) -> list[str]:
+def _command(workdir: Path, data: str, steps: int, *, park: Path | None = None) -> list[str]:
+    # with `park`, the run writes KILL_AT to that file when it asks for batch KILL_AT, and waits there
+    program = ["-m", "unityvideo_jax.cli"] if park is None else [str(PARK), str(KILL_AT), str(park)]
     return [
-        sys.executable, "-m", "unityvideo_jax.cli", "train", "--config", "tiny_paper", "--workdir", str(workdir),
+        sys.executable, *program, "train", "--config", "tiny_paper", "--workdir", str(workdir),
         f"--config.train.steps={steps}", f"--config.train.checkpoint_every={EVERY}", "--config.train.log_every=5",
         "--config.parallel.devices=1", f"--config.data.path={data}", "--config.data.frames=3",
         "--config.data.height=16", "--config.data.width=16", "--config.data.text_len=16", "--trace_data",
@@ -62,21 +67,20 @@ def test_sigkill_after_a_checkpoint_then_resume_is_bit_exact(tmp_path):
     full, split = tmp_path / "full", tmp_path / "split"
     subprocess.run(_command(full, data, STEPS), check=True, env=_env(), capture_output=True)
 
-    proc = subprocess.Popen(_command(split, data, STEPS), env=_env(), stdout=subprocess.DEVNULL,
+    parked = tmp_path / "parked"
+    proc = subprocess.Popen(_command(split, data, STEPS, park=parked), env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    # An unplanned moment after checkpoint N: a random step past it, watched through the data trace
-    # (a fixed sleep raced a fast machine, which finished all steps before the kill).
-    kill_after = random.randint(EVERY + 1, EVERY + 14)  # at least 16 steps before the end: a margin for the kill
-    trace = split / "data_trace.jsonl"
-    deadline = time.time() + 300
-    while not ((split / "checkpoints" / str(EVERY)).is_dir() and trace.is_file()
-               and len(trace.read_text().splitlines()) >= kill_after):
-        assert proc.poll() is None and time.time() < deadline, "the run ended before the planned kill"
-        time.sleep(0.005)
+    # the kill waits for the run to park at KILL_AT and for checkpoint 10 (saved asynchronously) to be final
+    deadline = time.time() + 600
+    while not (parked.is_file() and (split / "checkpoints" / str(EVERY)).is_dir()):
+        assert proc.poll() is None, "the run ended before it parked at the planned step"
+        assert time.time() < deadline, "the run did not reach the planned step in 600 s"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = _trace(split)
-    assert len(killed_at) < STEPS, "the run finished before it was killed; nothing was resumed"
+    assert parked.read_text() == str(KILL_AT)
+    assert len(_trace(split)) == KILL_AT, "the killed run drew exactly the batches before KILL_AT"
+    assert sorted(int(p.name) for p in (split / "checkpoints").iterdir() if p.name.isdigit()) == [EVERY]
 
     subprocess.run(_command(split, data, STEPS), check=True, env=_env(), capture_output=True)
     a, b = _final(full), _final(split)

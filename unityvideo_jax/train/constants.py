@@ -15,7 +15,8 @@ from unityvideo_jax.train.step import StepConstants
 
 def text_encoder(config):
     """The config's text encoder, padding to `config.data.text_len` tokens (cached per process).
-    umT5 reads `config.data.text_encoder_weights`: a Wan folder holding text_encoder/ and tokenizer/."""
+    umT5 reads `config.data.text_encoder_weights` (`--text-encoder-weights`): a Wan folder holding
+    text_encoder/ and tokenizer/. A config saved before the key existed reads as unset."""
     from unityvideo_jax.model.text.encoders import text_encoder as by_name
 
     data = config.data

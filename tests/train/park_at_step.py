@@ -1,0 +1,54 @@
+"""`python park_at_step.py STEP MARKER train --config ...`: the train CLI, except that when the run asks
+for batch STEP it writes STEP to the file MARKER and waits there to be killed.
+
+The kill test uses it to kill a run at a step chosen in advance instead of at whatever step a poll
+happens to see: the steps before STEP are done (or dispatched) and traced, the ones after never start.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from unityvideo_jax import cli
+from unityvideo_jax.data.input import iterator as input_iterator
+
+
+class ParkAt:
+    """This host's batch iterator, which stops for good before handing out batch `step`."""
+
+    def __init__(self, inner, step: int, marker: str):
+        self.inner, self.step, self.marker, self.drawn = inner, step, marker, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.drawn == self.step:
+            tmp = self.marker + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(str(self.step))
+            os.replace(tmp, self.marker)  # whole or absent: the test never reads half a marker
+            threading.Event().wait()  # until SIGKILL
+        self.drawn += 1
+        return next(self.inner)
+
+    def get_state(self):
+        return self.inner.get_state()
+
+    def set_state(self, state):
+        # a restored iterator would start past batch 0 and `drawn` would no longer be the step
+        raise RuntimeError("park_at_step runs only start fresh: give it an empty workdir")
+
+
+def main(argv: list[str]) -> int:
+    step, marker, rest = int(argv[0]), argv[1], argv[2:]
+    make = input_iterator.make_iterator
+    # the CLI imports make_iterator when it trains, so the module attribute is what it gets
+    input_iterator.make_iterator = lambda *a, **kw: ParkAt(make(*a, **kw), step, marker)
+    return cli.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
