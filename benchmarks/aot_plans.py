@@ -6,7 +6,7 @@ Needs the libtpu wheel that matches jax (`pip install -e .[tpu]`). Each plan com
 train step (AdamW, EMA, remat, donated state) and one Euler step of joint sampling for the slice
 with abstract inputs: nothing is allocated. Per chip it reports the peak bytes XLA plans
 (arguments + outputs - donated + temporaries + code) against the chip's HBM, the analytic FLOPs
-of a step (model/flops.py, recomputation included) and the roofline floor they give at the
+of a step (model/dit/flops.py, recomputation included) and the roofline floor they give at the
 chip's peak bf16 FLOP/s; `at 136` is the same work at 136 TFLOP/s per chip, the rate maxdiffusion
 reports for Wan2.1-14B training on v5p. Prints a markdown table.
 """

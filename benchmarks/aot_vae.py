@@ -4,7 +4,7 @@
 
 Needs the libtpu wheel that matches jax (`pip install -e .[tpu]`). The Wan2.2 VAE (fp32 parameters,
 bf16 compute) decodes a latent on one chip of each topology, compiled with abstract inputs
-(parallel/aot_vae.py): the whole video in one call, and one steady-state call of the causal loop
+(aot/vae_plan.py): the whole video in one call, and one steady-state call of the causal loop
 `WanVAE.decode(chunk_frames=1)` runs (one latent frame with its feature cache). Prints a markdown
 table; `loop peak` is the call's peak plus the decoded frames held until the loop's concatenate.
 """
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--whole-max-frames", type=int, default=9,
                         help="skip the whole-video call above this many latent frames (compile time)")
     args = parser.parse_args()
-    config = get_vae_config("wan2.2", dtype="bfloat16")
+    config = get_vae_config("wan22", dtype="bfloat16")
     print("| video | chip of | call | arguments GB | outputs GB | temporaries GB | call peak GB | loop peak / HBM GB "
           "| fits | TFLOP per call (XLA) | GB accessed per call | floor for the video s | compile s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

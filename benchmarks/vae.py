@@ -1,6 +1,6 @@
 """Wan VAE encode/decode speed and memory: our JAX `WanVAE` against diffusers' `AutoencoderKLWan`.
 
-    python benchmarks/vae.py [--sizes tiny,medium --variants wan2.1,wan2.2 --repeats 3]
+    python benchmarks/vae.py [--sizes tiny,medium --variants wan21,wan22 --repeats 3]
 
 Both run the same random weights on this CPU, each (size, variant, implementation) in its own
 subprocess. Prints video frames/s (best of `--repeats`, after a warm-up that also compiles) and
@@ -27,8 +27,8 @@ SIZES = {  # name: (frames, height, width, base_dim, decoder_base_dim)
     "medium": (9, 64, 64, 32, 48),
 }
 VARIANTS = {
-    "wan2.1": dict(z_dim=16),
-    "wan2.2": dict(
+    "wan21": dict(z_dim=16),
+    "wan22": dict(
         z_dim=48, is_residual=True, in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16
     ),
 }
@@ -88,7 +88,7 @@ def _diffusers_model(size: str, variant: str):
     z_dim = VARIANTS[variant]["z_dim"]
     torch.manual_seed(0)
     kwargs = dict(VARIANTS[variant], base_dim=base_dim, latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim)
-    if variant == "wan2.2":
+    if variant == "wan22":
         kwargs["decoder_base_dim"] = decoder_base_dim
     return AutoencoderKLWan(**kwargs).eval()
 
@@ -134,7 +134,7 @@ def worker(size: str, variant: str, impl: str, repeats: int) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="tiny,medium")
-    parser.add_argument("--variants", default="wan2.1,wan2.2")
+    parser.add_argument("--variants", default="wan21,wan22")
     parser.add_argument("--impls", default=",".join(IMPLS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--worker", help=argparse.SUPPRESS)

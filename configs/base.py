@@ -47,6 +47,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     d.path = ""  # a folder of ArrayRecord shards + manifest.json; "" = generate UniSynth in memory
     d.latent = "pixel"  # pixel (space-to-depth of RGB, no learned VAE) | wan21 | wan22
     d.text_encoder = "minilm"  # minilm (packaged, 384 wide) | umt5
+    # Weight folders, needed only by the Wan latent spaces and umT5 (CLI: --vae-weights, --text-encoder-weights).
+    d.vae_weights = ""  # the vae/ folder of a Wan diffusers checkpoint
+    d.text_encoder_weights = ""  # a Wan diffusers checkpoint folder holding text_encoder/ and tokenizer/
     d.sources = ("single_person", "two_person", "objects", "mixed")  # the paper's four groups
     # Which modalities each source has (segmentation only on multi-instance clips, as in OpenUni).
     d.source_modalities = ml_collections.ConfigDict(
@@ -101,7 +104,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     t.keep_checkpoints = 3
     t.log_every = 10
     t.seed = 0
-    # From scratch only: two heads per block start out attending across the streams (model/partner.py).
+    # From scratch only: two heads per block start out attending across the streams (model/dit/partner.py).
     t.partner_init = False
     # Curriculum: stages switch at step boundaries (no recompilation: only the data changes).
     t.curriculum = ()  # e.g. ((0, ("depth", "flow", "densepose"), ("single_person",)), (16000, (), ()))

@@ -1,12 +1,57 @@
 """`unityvideo <verb>`: the command line. The only module that parses flags and prints for users.
 
 A user's mistake (a ValueError or a missing file) is printed as one line, exit code 2.
+
+A flag that sets a config key has the key's name (`--vae-weights` sets `config.data.vae_weights`). A
+renamed flag keeps working for one release: hidden from --help, it warns and names its new spelling.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+# Weight folders a config names but cannot ship: flag -> config.data key.
+WEIGHT_FLAGS = {"--vae-weights": "vae_weights", "--text-encoder-weights": "text_encoder_weights"}
+WEIGHT_HELP = {
+    "vae_weights": "Wan VAE folder (diffusers format, the vae/ of a Wan checkpoint) for the wan21/wan22 latent "
+                   "spaces: config.data.vae_weights",
+    "text_encoder_weights": "Wan checkpoint folder holding text_encoder/ and tokenizer/ for the umt5 text "
+                            "encoder: config.data.text_encoder_weights",
+}
+
+
+class _Renamed(argparse.Action):
+    """An old spelling of a flag, kept for one release: stores into the new flag's setting and warns."""
+
+    def __init__(self, option_strings, dest, *, new: str, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: warning: {option_string} is deprecated and will be removed in the next release; "
+              f"use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _renamed(parser: argparse.ArgumentParser, old: str, new: argparse.Action) -> None:
+    """Keep the flag `old` as a hidden, warning alias of `new` (what parser.add_argument returned)."""
+    parser.add_argument(old, dest=new.dest, type=new.type, choices=new.choices, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS, action=_Renamed, new=new.option_strings[0])
+
+
+def _weight_flags(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """--vae-weights DIR and --text-encoder-weights DIR; None (not given): keep the config's folders."""
+    return {key: parser.add_argument(flag, metavar="DIR", help=WEIGHT_HELP[key]) for flag, key in WEIGHT_FLAGS.items()}
+
+
+def _weights_into(config, args: argparse.Namespace):
+    """`config` with the weight folders given on the command line written into config.data."""
+    with config.unlocked():
+        for key in WEIGHT_FLAGS.values():
+            if getattr(args, key, None) is not None:
+                config.data[key] = getattr(args, key)
+    return config
 
 
 def _info(argv: list[str]) -> int:
@@ -64,14 +109,16 @@ def _preprocess(argv: list[str]) -> int:
     parser.add_argument("--output", required=True, help="the shard folder (rerun the same command to resume)")
     parser.add_argument("--source", help="data source of rows without a `source` column (a config.data.sources name)")
     parser.add_argument("--shard-size", type=int, default=64, help="records per shard")
-    parser.add_argument("--vae", help="Wan VAE folder (diffusers format) for the wan21/wan22 latent spaces")
-    parser.add_argument("--text-encoder", help="Wan checkpoint folder with text_encoder/ and tokenizer/ (umt5)")
+    weights = _weight_flags(parser)
+    _renamed(parser, "--vae", weights["vae_weights"])
+    _renamed(parser, "--text-encoder", weights["text_encoder_weights"])
     args = parser.parse_args(argv)
     from unityvideo_jax.config import get_config
     from unityvideo_jax.data.ingest.preprocess import preprocess
 
-    summary = preprocess(get_config(args.config), args.metadata, args.root, args.output, source=args.source,
-                         shard_size=args.shard_size, vae=args.vae, text_weights=args.text_encoder)
+    config = _weights_into(get_config(args.config), args)
+    summary = preprocess(config, args.metadata, args.root, args.output, source=args.source,
+                         shard_size=args.shard_size)
     print(f"{summary.written} rows written, {summary.rejected} rejected (see rejects.csv), "
           f"{summary.already_done} done before; shards and manifest.json in {args.output}")
     return 0
@@ -100,21 +147,26 @@ def _train(argv: list[str]) -> int:
 
     initialize()  # multi-host runs join here, before anything touches a backend
 
+    argv = [_config_path(a.split("=", 1)[1]) if a.startswith("--config=") else a for a in argv]
+    for i, a in enumerate(argv[:-1]):
+        if a == "--config":
+            argv[i + 1] = _config_path(argv[i + 1])
+    argv = ["unityvideo train"] + argv
     fv = flags.FlagValues()
+    # sys_argv: the --config.a.b overrides are read from the arguments parsed here, not from sys.argv
     config_flags.DEFINE_config_file("config", None, "config file or name; override with --config.a.b=value",
-                                    flag_values=fv, lock_config=True)
+                                    flag_values=fv, lock_config=True, sys_argv=argv)
     flags.DEFINE_string("workdir", None, "run directory (local path or gs://...)", flag_values=fv)
     flags.DEFINE_boolean("profile", False, "write a JAX profiler trace of a few steps to WORKDIR/profile",
                          flag_values=fv)
     flags.DEFINE_boolean("progress", True, "show a progress bar", flag_values=fv)
     flags.DEFINE_boolean("trace_data", False, "append a fingerprint of every batch to WORKDIR/data_trace.jsonl",
                          flag_values=fv)
-    argv = [_config_path(a.split("=", 1)[1]) if a.startswith("--config=") else a for a in argv]
-    for i, a in enumerate(argv[:-1]):
-        if a == "--config":
-            argv[i + 1] = _config_path(argv[i + 1])
+    for flag, key in WEIGHT_FLAGS.items():  # kept in the run's config, so sample and eval find them too
+        flags.DEFINE_string(flag[2:], None, f"{WEIGHT_HELP[key]} (same as --config.data.{key}=DIR)",
+                            flag_values=fv)
     try:
-        fv(["unityvideo train"] + argv)
+        fv(argv)
     except flags.Error as err:
         raise ValueError(str(err)) from None
     if fv.workdir is None or fv.config is None:
@@ -125,6 +177,10 @@ def _train(argv: list[str]) -> int:
     from unityvideo_jax.train.loop import TrainingStopped, train
 
     config = fv.config
+    with config.unlocked():
+        for flag, key in WEIGHT_FLAGS.items():
+            if fv[flag[2:]].value is not None:
+                config.data[key] = fv[flag[2:]].value
     shard = host_shard(config)  # the rows of each global batch this host's devices hold
     try:
         summary = train(config, fv.workdir, lambda c, start: make_iterator(c, start_step=start, **shard),
@@ -144,14 +200,17 @@ def _aot(argv: list[str]) -> int:
     parser.add_argument("--config", required=True, help="a config name (e.g. wan22_ti2v_5b_release) or a file")
     parser.add_argument("--topology", required=True, help="a TPU slice: v5p-8, v5p-64, v5e-4, v5e-8, v6e-8, ...")
     parser.add_argument("--slices", type=int, default=1, help="multislice: this many copies of --topology")
-    parser.add_argument("--batch", type=int, help="global batch (config.data.global_batch)")
+    batch = parser.add_argument("--global-batch", dest="batch", type=int, help="config.data.global_batch")
+    _renamed(parser, "--batch", batch)
     parser.add_argument("--frames", type=int, help="video frames (4k + 1)")
     parser.add_argument("--height", type=int, help="video height in pixels")
     parser.add_argument("--width", type=int, help="video width in pixels")
     parser.add_argument("--preset", help="fsdp, fsdp_tensor, fsdp_context, ulysses or ring")
     for axis in ("data", "fsdp", "context", "tensor"):
         parser.add_argument(f"--{axis}", type=int, help=f"config.parallel.{axis} (per slice; -1: the rest)")
-    parser.add_argument("--remat", help="config.model.remat_policy: none, full, dots, dots_offload")
+    remat = parser.add_argument("--remat-policy", dest="remat",
+                                help="config.model.remat_policy: none, full, dots, dots_offload")
+    _renamed(parser, "--remat", remat)
     parser.add_argument("--attention", help="config.model.attention: xla, chunked, splash")
     parser.add_argument("--dtype", default="bfloat16", help="compute dtype (default bfloat16, as on TPU)")
     parser.add_argument("--no-sampler", action="store_true", help="compile only the train step")
@@ -175,20 +234,24 @@ def _sample(argv: list[str]) -> int:
     parser.add_argument("--input", default=None, help="RGB video (estimate) or modality video (condition)")
     parser.add_argument("--checkpoint", required=True, help="a training run's checkpoints/ or a converted checkpoint")
     parser.add_argument("--output", required=True, help="FILE.mp4; FILE.rgb.mp4, FILE.<modality>.mp4, FILE.json too")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (paper: 7.5)")
+    parser.add_argument("--steps", type=int, help="sampling steps (default: the checkpoint's config.infer.steps)")
+    guidance = parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (paper: 7.5; "
+                                   "default: the checkpoint's config.infer.guidance)")
+    _renamed(parser, "--cfg", guidance)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--method", default="euler", choices=("euler", "heun"))
+    parser.add_argument("--method", choices=("euler", "heun"), help="default: the checkpoint's config.infer.method")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")
+    _weight_flags(parser)
     args = parser.parse_args(argv)
     from unityvideo_jax import modalities
     from unityvideo_jax.infer.files import sample_to_files
     from unityvideo_jax.infer.pipeline import Pipeline
 
     modalities.index(args.modality)  # fail before loading anything
-    pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema)
+    pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema, vae_weights=args.vae_weights,
+                                        text_encoder_weights=args.text_encoder_weights)
     record = sample_to_files(pipeline, args.task, args.modality, args.output, prompt=args.prompt,
-                             input_path=args.input, steps=args.steps, guidance=args.cfg, seed=args.seed,
+                             input_path=args.input, steps=args.steps, guidance=args.guidance, seed=args.seed,
                              method=args.method)
     print(f"wrote {', '.join(record['files'].values())} ({record['timings']['total_s']:.1f} s)")
     return 0
@@ -200,16 +263,19 @@ def _eval(argv: list[str]) -> int:
     parser.add_argument("--families", default="single_person,two_person,objects,mixed",
                         help="comma-separated UniSynth families (zero-shot: three_person,quadruped)")
     parser.add_argument("--count", type=int, default=4, help="held-out clips per family")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, help="sampling steps (default: the checkpoint's config.infer.steps)")
     parser.add_argument("--estimate-steps", type=int, default=None,
                         help="steps of estimation (default --steps; 1: the model's posterior mean)")
     parser.add_argument("--samples", type=int, default=1, help="draws averaged per prediction")
-    parser.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale")
+    guidance = parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the "
+                                   "checkpoint's config.infer.guidance)")
+    _renamed(parser, "--cfg", guidance)
     parser.add_argument("--seed", type=int, default=0, help="which held-out clips (and sampling noise)")
     parser.add_argument("--batch", type=int, default=8, help="(clip, modality) pairs per pipeline call")
     parser.add_argument("--tasks", default="estimate,condition,joint", help="comma-separated subset of the tasks")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")
     parser.add_argument("--output", required=True, help="folder for results.json, results.md and the plots")
+    _weight_flags(parser)
     args = parser.parse_args(argv)
     import os
 
@@ -221,9 +287,13 @@ def _eval(argv: list[str]) -> int:
     from unityvideo_jax.eval.report import write_report
     from unityvideo_jax.infer.pipeline import Pipeline
 
-    pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema)
-    results = evaluate(pipeline, pipeline.config, families, args.count, args.seed, args.steps, args.samples,
-                       estimate_steps=args.estimate_steps, guidance=args.cfg, batch=args.batch, tasks=tasks,
+    pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema, vae_weights=args.vae_weights,
+                                        text_encoder_weights=args.text_encoder_weights)
+    infer = pipeline.config.infer
+    steps = infer.steps if args.steps is None else args.steps
+    guidance = infer.guidance if args.guidance is None else args.guidance
+    results = evaluate(pipeline, pipeline.config, families, args.count, args.seed, steps, args.samples,
+                       estimate_steps=args.estimate_steps, guidance=guidance, batch=args.batch, tasks=tasks,
                        log=lambda message: print(message, file=sys.stderr))
     written = write_report(results, args.output)
     print(f"wrote {', '.join(str(p) for p in written.values())}")

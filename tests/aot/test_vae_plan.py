@@ -1,4 +1,4 @@
-"""An AOT plan of Wan VAE decode on one TPU chip, compiled on this host (parallel/aot_vae.py).
+"""An AOT plan of Wan VAE decode on one TPU chip, compiled on this host (unityvideo_jax/aot/vae_plan.py).
 
 Compiles the tiny Wan2.2 config for one chip of a v5e-4 through the libtpu wheel
 (`pip install -e .[tpu]`); skipped without it.
@@ -19,7 +19,7 @@ needs_libtpu = pytest.mark.skipif(importlib.util.find_spec("libtpu") is None,
 
 @needs_libtpu
 def test_tiny_vae_decode_plan_on_one_v5e_chip_is_sensible():
-    config = get_vae_config("wan2.2-tiny", dtype="bfloat16")
+    config = get_vae_config("wan22_tiny", dtype="bfloat16")
     # One latent frame of 16 x 16 decodes to one 256 x 256 frame: (1, 1, 128, 128, 12) fp32 before
     # unpatchify, a shape TPU's (8, 128) tiles hold without padding.
     p = plan_decode(config, "v5e-4", (1, 16, 16, config.z_dim))

@@ -95,7 +95,7 @@ def test_aot_plans_a_small_config_on_v5e_4():
     proc = _run([sys.executable, "-m", "unityvideo_jax.cli", "aot", "--config", "tiny_paper", "--topology", "v5e-4",
                  "--no-sampler"])
     out = proc.stdout
-    assert "tiny on v5e-4 (4 chips, 16.00 GB HBM and 197 TFLOP/s" in out, out + proc.stderr
+    assert "tiny_paper on v5e-4 (4 chips, 16.00 GB HBM and 197 TFLOP/s" in out, out + proc.stderr
     assert "mesh fsdp 4, preset fsdp" in out and "train step: per chip" in out and "(fits;" in out
     assert "GFLOP per chip" in out and "roofline floor" in out
 

@@ -5,7 +5,7 @@ that carry their shardings, and `jax.jit(...).lower(...).compile()` runs libtpu'
 the slice's compile-only devices (parallel/topology.py). From each compiled step:
   bytes per chip  memory_analysis(): arguments, outputs, temporaries; the peak is
                   arguments + outputs - donated (aliased) + temporaries + generated code
-  FLOPs           cost_analysis() (XLA's count for one chip) beside model/flops.py (analytic)
+  FLOPs           cost_analysis() (XLA's count for one chip) beside model/dit/flops.py (analytic)
   floor           FLOPs per chip / the chip's peak bf16 FLOP/s: no step can be faster
 The analytic count is the one to trust for the floor: XLA counts the body of the scanned layers
 once, not once per layer. The remat policy's recomputation is added (`recomputed_flops`).
@@ -37,7 +37,7 @@ from unityvideo_jax.train.step import StepConstants, make_train_step
 
 
 def recomputed_flops(spec, grid, text_len: int, policy: str) -> int:
-    """FLOPs per sample a remat policy (model/remat.py) adds to the backward pass.
+    """FLOPs per sample a remat policy (model/dit/remat.py) adds to the backward pass.
 
     full recomputes the whole forward. dots keeps the outputs of matmuls without batch dimensions
     (the projections and the FFN) and recomputes the rest, which includes attention's score and

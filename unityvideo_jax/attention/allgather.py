@@ -1,6 +1,6 @@
 """All-gather attention (preset fsdp_context): queries stay local, K/V are gathered whole.
 
-Runs per device inside `jax.shard_map` (parallel/context_attention.py). The simplest context
+Runs per device inside `jax.shard_map` (attention/context.py). The simplest context
 parallelism: each device attends its (B, L / n, N, D) queries to the all-gathered (B, L, N, D)
 keys and values. Memory per device grows with the whole sequence's K/V (not its logits: the
 kernel still sees only local queries); the backward's reduce-scatter returns the K/V gradients.

@@ -1,6 +1,6 @@
 """Ring attention: each device keeps its queries and passes its K/V block round the ring.
 
-Runs per device inside `jax.shard_map` (parallel/context_attention.py); q, k, v are the local
+Runs per device inside `jax.shard_map` (attention/context.py); q, k, v are the local
 (B, Lc, N, D) blocks of a sequence sharded over `axis`. Step s attends the local queries to the
 block that started s devices back, and folds its (out, logsumexp) into the running softmax:
     lse = logaddexp(lse, lse_s);  out = out exp(lse_old - lse) + out_s exp(lse_s - lse)

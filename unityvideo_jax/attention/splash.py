@@ -4,7 +4,7 @@ Splash wants (N, L, D) per example, sequences its blocks divide, and pre-scaled 
 both sequences are padded to a multiple of 128, padded keys get a segment id no query has (so
 they get no weight), the kernel is vmapped over the batch and the padding sliced off again.
 
-`splash_attention` is the differentiable kernel. The ring (parallel/ring_attention.py) needs the
+`splash_attention` is the differentiable kernel. The ring (attention/ring.py) needs the
 two halves separately: `splash_forward` also returns the logsumexp, and `splash_grads` gives one
 K/V block's gradients against the softmax of the whole sequence (its global out and logsumexp),
 through the backward kernels of jax's splash module.

@@ -1,6 +1,6 @@
 """Ulysses attention: trade the sequence shards for head shards, attend, trade back.
 
-Runs per device inside `jax.shard_map` (parallel/context_attention.py). q, k, v arrive as the
+Runs per device inside `jax.shard_map` (attention/context.py). q, k, v arrive as the
 local (B, L / n, N, D) block of a sequence sharded n ways over `axis`; one all-to-all makes
 them (B, L, N / n, D), every device attends over the whole sequence with its share of the
 heads (any kernel, splash included), and a second all-to-all restores the sequence sharding.

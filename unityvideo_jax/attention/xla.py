@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from einops import rearrange
 
 MASKED = -0.5 * float(jnp.finfo(jnp.float32).max)  # finite: a fully padded block stays NaN-free
 
@@ -21,7 +22,7 @@ def _attend(q, k, v, kv_valid):
     faster than a head-last einsum with a normalised softmax (benchmarks/dit_step.py).
     """
     scale = q.shape[-1] ** -0.5
-    q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))  # (B, N, L, D)
+    q, k, v = (rearrange(x, "b l n d -> b n l d") for x in (q, k, v))
     logits = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
     if kv_valid is not None:
         logits = jnp.where(jnp.arange(k.shape[2]) < kv_valid, logits, MASKED)
@@ -29,7 +30,7 @@ def _attend(q, k, v, kv_valid):
     weights = jnp.exp(logits - top)
     total = jnp.sum(weights, axis=-1, keepdims=True)
     out = jnp.einsum("bnqk,bnkd->bnqd", weights.astype(v.dtype), v, preferred_element_type=jnp.float32)
-    return (out / total).transpose(0, 2, 1, 3), (top + jnp.log(total))[..., 0]
+    return rearrange(out / total, "b n l d -> b l n d"), (top + jnp.log(total))[..., 0]
 
 
 def xla_attention_lse(q, k, v, kv_valid=None):
@@ -49,7 +50,6 @@ def chunked_attention(q: jax.Array, k: jax.Array, v: jax.Array, kv_valid=None, *
         return xla_attention(q, k, v, kv_valid)
     pad = (-length) % chunk
     qp = jnp.pad(q, ((0, 0), (0, pad), (0, 0), (0, 0)))
-    blocks = qp.reshape(q.shape[0], -1, chunk, *q.shape[2:]).swapaxes(0, 1)
+    blocks = rearrange(qp, "b (chunks l) n d -> chunks b l n d", l=chunk)  # lax.map runs over chunks
     out = jax.lax.map(lambda qb: xla_attention(qb, k, v, kv_valid), blocks)
-    out = out.swapaxes(0, 1).reshape(q.shape[0], -1, *q.shape[2:])
-    return out[:, :length]
+    return rearrange(out, "chunks b l n d -> b (chunks l) n d")[:, :length]

@@ -1,4 +1,4 @@
-"""Task routing: the task only decides which stream is noised (DESIGN.md's table).
+"""Task routing: the task only decides which stream is noised (docs/ARCHITECTURE.md's table).
 
 | task      | t_rgb | t_aux            | loss on |
 | joint     | t     | t (or t', config)| both    |

@@ -27,15 +27,17 @@ def read_input(path: str, config) -> np.ndarray:
 
 
 def sample_to_files(pipeline: Pipeline, task: str, modality: str, output: str, *, prompt: str | None = None,
-                    input_path: str | None = None, steps: int = 20, guidance: float = 1.0, seed: int = 0,
-                    method: str = "euler") -> dict:
+                    input_path: str | None = None, steps: int | None = None, guidance: float | None = None,
+                    seed: int = 0, method: str | None = None) -> dict:
     """Run one task and write OUTPUT (RGB | modality side by side), OUTPUT.rgb.mp4, OUTPUT.<modality>.mp4
-    and OUTPUT.json (task, modality, prompt, seed, steps, timings). Returns the JSON record."""
+    and OUTPUT.json (task, modality, prompt, seed, steps, timings). Returns the JSON record.
+    `steps`, `guidance`, `method`: None takes the pipeline config's `config.infer` values."""
     name = modalities.get(modality).name
     if task in ("estimate", "condition") and not input_path:
         what = "an RGB video" if task == "estimate" else f"a {name} visualisation video"
         raise ValueError(f"--task {task} needs --input: pass {what}")
     given = read_input(input_path, pipeline.config) if input_path else None
+    steps, guidance, method = pipeline.sampling(steps, guidance, method)
     out = pipeline.run(task, name, prompt=prompt, video=given if task == "estimate" else None,
                        condition=given if task == "condition" else None, steps=steps, guidance=guidance,
                        seed=seed, method=method)

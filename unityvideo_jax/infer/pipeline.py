@@ -5,7 +5,9 @@
     out.aux  # uint8 (B, F, H, W, 3): the depth visualisation
 
 The task decides which stream starts from noise (see diffusion/samplers.py); the denoising loop
-is one jitted function per (task, shape, steps, method, guidance).
+is one jitted function per (task, shape, steps, method, guidance). `steps`, `method` and `guidance`
+default to the config's `config.infer` values (the CLI's --steps, --method, --guidance); the Wan VAE
+and umT5 folders are `config.data.vae_weights` and `config.data.text_encoder_weights`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from unityvideo_jax.config import with_defaults
 from unityvideo_jax.diffusion.samplers import METHODS, sample
 from unityvideo_jax.diffusion.tasks import TASKS
 from unityvideo_jax.model.dit.transformer import UnityDiT
-from unityvideo_jax.model.vae.latent_space import latent_space
+from unityvideo_jax.model.vae.latent_space import LatentSpace, latent_space
 from unityvideo_jax.train.constants import step_constants, text_encoder
 
 
@@ -35,34 +37,50 @@ class Output:
     timings: dict
 
 
+def _latents(config) -> LatentSpace:
+    return latent_space(config.data.latent, config.data.get("vae_weights", "") or None)
+
+
 class Pipeline:
-    def __init__(self, config, params):
+    def __init__(self, config, params, *, latents: LatentSpace | None = None):
         self.config = config
         abstract = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
         self._graphdef = nnx.graphdef(abstract)
         self.params = params
-        self.latents = latent_space(config.data.latent, config.data.get("vae_weights", "") or None)
+        self.latents = latents if latents is not None else _latents(config)
         self.text = text_encoder(config)
         self.constants = step_constants(config)
 
     @classmethod
-    def from_checkpoint(cls, directory: str, *, ema: bool = True) -> "Pipeline":
-        """A run's latest checkpoint (EMA weights when it has them and `ema`) or a converted one."""
+    def from_checkpoint(cls, directory: str, *, ema: bool = True, vae_weights: str | None = None,
+                        text_encoder_weights: str | None = None) -> "Pipeline":
+        """A run's latest checkpoint (EMA weights when it has them and `ema`) or a converted one.
+
+        `vae_weights`, `text_encoder_weights`: the Wan VAE and umT5 folders on this machine; they replace
+        the saved `config.data.vae_weights` / `config.data.text_encoder_weights` (None: keep the saved ones).
+        """
         from unityvideo_jax.weights import params_io
 
         config = with_defaults(params_io.load_config(directory))
+        for key, value in (("vae_weights", vae_weights), ("text_encoder_weights", text_encoder_weights)):
+            if value is not None:
+                config.data[key] = value
+        latents = _latents(config)  # a missing VAE or text encoder fails here, before the weights load
+        text_encoder(config)
         item = params_io.EMA_ITEM if ema and params_io.has_item(directory, params_io.EMA_ITEM) else params_io.PARAMS_ITEM
         abstract = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
         try:
             params = params_io.load_params(directory, nnx.to_pure_dict(nnx.state(abstract, nnx.Param)), item=item)
         except (KeyError, TypeError) as err:  # noqa: BLE001 - shapes or names that do not fit the saved config
             raise ValueError(f"checkpoint {directory} does not match its own config {config.name!r}: {err}") from err
-        return cls(config, params)
+        return cls(config, params, latents=latents)
 
-    def run(self, task: str, modality, *, prompt=None, video=None, condition=None, steps: int = 20,
-            guidance: float = 1.0, seed: int = 0, method: str = "euler", samples: int = 1) -> Output:
-        """Run `task` for a batch; see the module docstring. `samples` > 1 averages that many draws."""
+    def run(self, task: str, modality, *, prompt=None, video=None, condition=None, steps: int | None = None,
+            guidance: float | None = None, seed: int = 0, method: str | None = None, samples: int = 1) -> Output:
+        """Run `task` for a batch; see the module docstring. `samples` > 1 averages that many draws.
+        `steps`, `guidance`, `method`: None takes `config.infer.steps`, `.guidance`, `.method`."""
         start = time.perf_counter()
+        steps, guidance, method = self.sampling(steps, guidance, method)
         if task not in TASKS:
             raise ValueError(f"task={task!r}: expected one of {', '.join(TASKS)}")
         if method not in METHODS:
@@ -96,6 +114,13 @@ class Pipeline:
         result.timings = dict(encode_s=t_encode - start, sample_s=t_sample - t_encode, decode_s=end - t_sample,
                               total_s=end - start)
         return result
+
+    def sampling(self, steps: int | None = None, guidance: float | None = None,
+                 method: str | None = None) -> tuple[int, float, str]:
+        """(steps, guidance, method): the given values, the config's `config.infer` ones where None."""
+        infer = self.config.infer
+        return (int(infer.steps if steps is None else steps), float(infer.guidance if guidance is None else guidance),
+                str(infer.method if method is None else method))
 
     def _aux_text(self, ids: np.ndarray, text: np.ndarray) -> jax.Array:
         """The modality prompts (the in-context learner), or the caption where a run trained without them."""

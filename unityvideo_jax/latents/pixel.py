@@ -7,6 +7,7 @@ stands where a Wan VAE stands for the real configs, so the whole pipeline runs o
 from __future__ import annotations
 
 import numpy as np
+from einops import rearrange
 
 FACTOR = 2
 CHANNELS = 3 * FACTOR * FACTOR
@@ -14,20 +15,15 @@ CHANNELS = 3 * FACTOR * FACTOR
 
 def encode(video: np.ndarray) -> np.ndarray:
     """uint8 (..., F, H, W, 3) -> float32 (..., F, H/2, W/2, 12)."""
-    *lead, f, h, w, c = video.shape
+    h, w = video.shape[-3:-1]
     if h % FACTOR or w % FACTOR:
         raise ValueError(f"video frames are {h}x{w}: the pixel latent space needs height and width divisible by 2")
     x = video.astype(np.float32) / 127.5 - 1.0
-    x = x.reshape(*lead, f, h // FACTOR, FACTOR, w // FACTOR, FACTOR, c)
-    x = np.moveaxis(x, -4, -3)  # (..., f, h', w', 2, 2, c)
-    return x.reshape(*lead, f, h // FACTOR, w // FACTOR, CHANNELS)
+    return rearrange(x, "... f (h p) (w q) c -> ... f h w (p q c)", p=FACTOR, q=FACTOR)
 
 
 def decode(latent) -> np.ndarray:
     """float (..., F, H', W', 12) -> uint8 (..., F, 2H', 2W', 3), clipped to [0, 255]."""
     latent = np.asarray(latent, np.float32)
-    *lead, f, h, w, _ = latent.shape
-    x = latent.reshape(*lead, f, h, w, FACTOR, FACTOR, 3)
-    x = np.moveaxis(x, -3, -4)  # (..., f, h', 2, w', 2, c)
-    x = x.reshape(*lead, f, h * FACTOR, w * FACTOR, 3)
+    x = rearrange(latent, "... f h w (p q c) -> ... f (h p) (w q) c", p=FACTOR, q=FACTOR, c=3)
     return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)

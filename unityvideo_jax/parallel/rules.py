@@ -3,7 +3,7 @@
 Parameters and activations carry logical names (model/); a preset decides which mesh axes
 ('data', 'fsdp', 'context', 'tensor') shard them. A name a preset does not list is replicated.
 
-Three names describe attention's insides, and parallel/context_attention.py reads the strategy
+Three names describe attention's insides, and attention/context.py reads the strategy
 from them (the model never does):
   activation_length    the token sequence as q, k, v arrive (the residual stream's sharding)
   attention_kv_length  K/V stay sharded inside attention and travel device to device: ring

@@ -174,10 +174,9 @@ def test_preprocess_encodes_with_the_wan_vae_the_config_names(folder, tmp_path):
     diffusers.AutoencoderKLWan(base_dim=8, z_dim=4, num_res_blocks=1, latents_mean=[0.0] * 4,
                                latents_std=[1.0] * 4).eval().save_pretrained(tmp_path / "vae")
     config = tiny_config()
-    config.data.latent = "wan21"
+    config.data.latent, config.data.vae_weights = "wan21", str(tmp_path / "vae")
     output = tmp_path / "out"
-    preprocess_lib.preprocess(config, folder / "meta.csv", folder, output, source="two_person", shard_size=8,
-                              vae=str(tmp_path / "vae"))
+    preprocess_lib.preprocess(config, folder / "meta.csv", folder, output, source="two_person", shard_size=8)
     m = manifest_lib.load(output)
     assert m.latent == "wan21" and m.video_shape == [(FRAMES - 1) // 4 + 1, SIZE // 8, SIZE // 8, 4]
     from grain.sources import ArrayRecordDataSource
@@ -198,3 +197,83 @@ def test_preprocess_encodes_with_the_wan_vae_the_config_names(folder, tmp_path):
     video = np.asarray(pixels[schema.RGB], np.float32)[None] / 127.5 - 1.0
     want = np.asarray(vae.normalize(vae.encode(video).mean))[0]
     np.testing.assert_allclose(latent, want, atol=2e-2 * float(np.abs(want).max()))  # stored as float16
+
+
+def _preprocess_args(folder, tmp_path, *extra: str) -> list[str]:
+    return ["preprocess", "--metadata", str(folder / "meta.csv"), "--root", str(folder), "--config", "tiny_paper",
+            "--output", str(tmp_path / "out"), "--source", "two_person", *extra]  # fmt: skip
+
+
+@pytest.fixture
+def seen_configs(monkeypatch):
+    """The configs `unityvideo preprocess` hands to the preprocess API (which does nothing here)."""
+    seen = []
+
+    def fake(config, *args, **kwargs):
+        seen.append(config)
+        return preprocess_lib.Summary()
+
+    monkeypatch.setattr(preprocess_lib, "preprocess", fake)
+    return seen
+
+
+def test_cli_weight_flags_set_the_config_keys_of_the_same_name(folder, tmp_path, capsys, seen_configs):
+    assert cli.main(_preprocess_args(folder, tmp_path, "--vae-weights", "/w/vae", "--text-encoder-weights",
+                                     "/w/wan")) == 0  # fmt: skip
+    assert (seen_configs[0].data.vae_weights, seen_configs[0].data.text_encoder_weights) == ("/w/vae", "/w/wan")
+    assert "deprecated" not in capsys.readouterr().err
+    assert cli.main(_preprocess_args(folder, tmp_path)) == 0  # not given: the config's (empty) folders stay
+    assert (seen_configs[1].data.vae_weights, seen_configs[1].data.text_encoder_weights) == ("", "")
+
+
+@pytest.mark.parametrize("old, new, key", [("--vae", "--vae-weights", "vae_weights"),
+                                           ("--text-encoder", "--text-encoder-weights", "text_encoder_weights")])
+def test_cli_old_weight_flags_still_work_and_name_the_new_one(folder, tmp_path, capsys, seen_configs, old, new, key):
+    assert cli.main(_preprocess_args(folder, tmp_path, old, "/w/old")) == 0
+    assert seen_configs[0].data[key] == "/w/old"
+    err = capsys.readouterr().err
+    assert f"{old} is deprecated" in err and f"use {new}" in err
+    with pytest.raises(SystemExit):
+        cli.main(["preprocess", "--help"])
+    assert f"{old} " not in capsys.readouterr().out  # hidden from --help
+
+
+def _wan_config_file(tmp_path, **data) -> str:
+    path = tmp_path / "wan_tiny.py"
+    settings = "".join(f"    config.data.{k} = {v!r}\n" for k, v in data.items())
+    path.write_text("from unityvideo_jax.configs import tiny_paper\n\n\ndef get_config():\n"
+                    "    config = tiny_paper.get_config()\n" + settings + "    return config\n")
+    return str(path)
+
+
+def test_cli_missing_vae_folder_names_the_flag_and_the_config_key(folder, tmp_path, capsys):
+    config = _wan_config_file(tmp_path, latent="wan21", frames=FRAMES, height=SIZE, width=SIZE)
+    args = _preprocess_args(folder, tmp_path)
+    args[args.index("--config") + 1] = config
+    assert cli.main(args) == 2  # no folder at all
+    err = capsys.readouterr().err
+    assert "--vae-weights" in err and "config.data.vae_weights" in err and "--vae " not in err, err
+    assert cli.main(args + ["--vae-weights", str(tmp_path / "no_vae")]) == 2  # a folder that is not there
+    err = capsys.readouterr().err
+    assert "--vae-weights" in err and "config.data.vae_weights" in err and str(tmp_path / "no_vae") in err, err
+
+
+def test_cli_missing_text_encoder_folder_names_the_flag_and_the_config_key(folder, tmp_path, capsys):
+    config = _wan_config_file(tmp_path, text_encoder="umt5")
+    args = _preprocess_args(folder, tmp_path)
+    args[args.index("--config") + 1] = config
+    for extra in ([], ["--text-encoder-weights", str(tmp_path / "no_wan")]):
+        assert cli.main(args + extra) == 2
+        err = capsys.readouterr().err
+        assert "--text-encoder-weights" in err and "config.data.text_encoder_weights" in err, err
+
+
+def test_old_api_keywords_warn_and_land_in_a_copy_of_the_config(folder, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(preprocess_lib, "_Encoders", lambda config: seen.append(config) or 1 / 0)
+    config = tiny_config()
+    with pytest.warns(DeprecationWarning, match="set config.data.vae_weights"), pytest.raises(ZeroDivisionError):
+        preprocess_lib.preprocess(config, folder / "meta.csv", folder, tmp_path / "out", source="two_person",
+                                  vae="/w/vae", text_weights="/w/wan")
+    assert (seen[0].data.vae_weights, seen[0].data.text_encoder_weights) == ("/w/vae", "/w/wan")
+    assert config.data.vae_weights == ""  # the caller's config is not changed

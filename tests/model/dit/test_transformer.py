@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from flax import nnx
 
 from tests.conftest import randomize, tiny_model_config, two_stream_inputs
 from unityvideo_jax import UnityDiT
+from unityvideo_jax.convert import new_parts
 
 FLAVOURS = {
     "paper": dict(switcher="adaln", aux_input="shared", aux_head="per_modality", adaln_timestep="per_stream"),
@@ -27,6 +29,28 @@ def _diff(a, b):
     return float(jnp.abs(a - b).max())
 
 
+RGB_PATH = ("patch_embedding", "condition_embedder", "blocks", "head")  # all a single-stream (Wan) model has
+
+
+def _params(model):
+    return nnx.to_pure_dict(nnx.state(model, nnx.Param))
+
+
+def _flat(tree, prefix=""):
+    """{"flow_head.proj_kernel": array, ...}: the parameter paths convert/new_parts.py names."""
+    if not isinstance(tree, dict):
+        return {prefix: np.asarray(tree)}
+    return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}.{key}" if prefix else key).items()}
+
+
+def _assert_aux_none_is_wan(model, wan, x):
+    """`model` called with aux=None predicts what the single-stream `wan` predicts, to float32 rounding."""
+    v_rgb, v_aux = model(x["rgb"], None, x["t_rgb"], None, x["text"])
+    want, _ = wan(x["rgb"], None, x["t_rgb"], None, x["text"])
+    assert v_aux is None and float(jnp.abs(want).max()) > 0.1
+    np.testing.assert_allclose(v_rgb, want, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("flavour", sorted(FLAVOURS))
 def test_aux_stream_changes_the_rgb_output(flavour, rng):
     model, config = _model(flavour)
@@ -38,18 +62,53 @@ def test_aux_stream_changes_the_rgb_output(flavour, rng):
 
 @pytest.mark.parametrize("flavour", sorted(FLAVOURS))
 def test_release_init_leaves_the_rgb_path_of_a_wan_model_untouched(flavour, rng):
-    """Freshly initialised (not randomised), the release's zero flow_in and tables make aux inert."""
+    """The aux stream is added the way the release added it to Wan (new parts as copies and zeros, built
+    after the Wan parts): the RGB path keeps the parameters of the plain Wan model built from the same
+    seed, and with aux=None the RGB prediction is that model's. Freshly initialised (not randomised),
+    the new parts are inert: the modality changes nothing, and in the release neither does the aux input
+    (zero flow_in). What is not promised: with aux given, v_rgb differs from the Wan one even at init
+    (joint attention reads the aux tokens, which modulation turns into its shift even when they are zero).
+    """
     config = tiny_model_config(**FLAVOURS[flavour])
     model = UnityDiT(config, rngs=nnx.Rngs(0))
+    wan = UnityDiT(tiny_model_config(**FLAVOURS[flavour], two_stream=False), rngs=nnx.Rngs(0))
+    ours, theirs = _params(model), _params(wan)
+    assert set(theirs) == set(RGB_PATH)
+    jax.tree.map(np.testing.assert_array_equal, {k: ours[k] for k in RGB_PATH}, theirs)
     x = two_stream_inputs(rng, config)
-    _, v_aux = model(**x)
-    _, v_aux_other = model(**{**x, "modality": (x["modality"] + 1) % 5})
-    if flavour == "release":  # zero modality embeddings, one shared head: the modality is inert at init
-        assert _diff(v_aux, v_aux_other) == 0.0
-    # the aux head starts as a copy of the RGB head
-    head = np.asarray(model.head.proj_kernel[...])
-    flow = np.asarray(model.flow_head.proj_kernel[...])
-    assert np.array_equal(np.broadcast_to(head, flow.shape), flow)
+    _assert_aux_none_is_wan(model, wan, x)
+
+    # every parameter the aux stream adds starts as a copy of an RGB one or as zeros (convert/new_parts.py) ...
+    flat = _flat(ours)
+    new = sorted(key for key in flat if key.split(".")[0] not in RGB_PATH)
+    assert new and all(new_parts.is_new_part(key) for key in new), new
+    for key in new:
+        if key in new_parts.ZEROS:
+            assert not np.any(flat[key]), key
+        else:
+            source = flat[new_parts.COPIES[key]]
+            assert np.array_equal(np.broadcast_to(source, flat[key].shape), flat[key]), key
+    # ... so the modality is inert at init (zero switcher or token table, identical head copies) ...
+    v_rgb, v_aux = model(**x)
+    other = model(**{**x, "modality": (x["modality"] + 1) % config.num_modalities})
+    assert _diff(v_rgb, other[0]) == 0.0 and _diff(v_aux, other[1]) == 0.0
+    # ... and in the release so is the aux input (its own patch embedding feeds a zero flow_in)
+    moved = model(**{**x, "aux": 3.0 * x["aux"] + 1.0})
+    if flavour == "release":
+        assert _diff(v_rgb, moved[0]) == 0.0 and _diff(v_aux, moved[1]) == 0.0
+    else:  # the paper's aux stream shares the RGB patch embedding: the aux input is read from the start
+        assert _diff(v_aux, moved[1]) > 1e-3
+
+
+@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+def test_aux_none_is_the_wan_model_whatever_the_aux_parameters(flavour, rng):
+    """Trained (here: random) aux parts, switcher rows included, never reach the single-stream path."""
+    model, config = _model(flavour, seed=3)
+    wan = UnityDiT(tiny_model_config(**FLAVOURS[flavour], two_stream=False), rngs=nnx.Rngs(1))
+    state = nnx.state(wan, nnx.Param)
+    nnx.replace_by_pure_dict(state, {k: v for k, v in _params(model).items() if k in RGB_PATH})
+    nnx.update(wan, state)
+    _assert_aux_none_is_wan(model, wan, two_stream_inputs(rng, config))
 
 
 def test_paper_clean_stream_is_modulated_by_t_zero(rng):

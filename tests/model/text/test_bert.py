@@ -119,3 +119,17 @@ def test_missing_checkpoint_file_is_named(tmp_path):
     model = nnx.eval_shape(lambda: Bert(BertConfig(num_layers=1), rngs=nnx.Rngs(0)))
     with pytest.raises(FileNotFoundError, match="nowhere.safetensors"):
         import_weights(model, tmp_path / "nowhere.safetensors", hf_table(BertConfig(num_layers=1)))
+
+
+def test_loads_a_sharded_folder_and_names_a_pickle_only_one(tiny_checkpoint, tmp_path):
+    reference, directory = tiny_checkpoint
+    reference.save_pretrained(tmp_path / "sharded", max_shard_size="20KB")
+    assert len(list((tmp_path / "sharded").glob("*.safetensors"))) > 1
+    ours = load_bert(tmp_path / "sharded")
+    expected = reference.encoder.layer[1].intermediate.dense.weight.detach().numpy()
+    np.testing.assert_array_equal(np.asarray(ours.layers[1].up.kernel[...]), expected.T)
+    (tmp_path / "pickled").mkdir()
+    (tmp_path / "pickled" / "config.json").write_text((directory / "config.json").read_text())
+    torch.save(reference.state_dict(), tmp_path / "pickled" / "pytorch_model.bin")
+    with pytest.raises(ValueError, match=r"holds PyTorch pickles \['pytorch_model.bin'\].*never unpickles"):
+        load_bert(tmp_path / "pickled")

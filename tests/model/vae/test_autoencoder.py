@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 import pytest
 import torch
@@ -15,7 +16,8 @@ from flax import nnx
 from safetensors.numpy import save_file
 
 from unityvideo_jax.model.vae.autoencoder import WanVAE
-from unityvideo_jax.model.vae.config import WAN21_VAE, WAN22_VAE, config_from_diffusers, get_vae_config
+from unityvideo_jax.model.vae.config import VAE_CONFIGS, WAN21_VAE, WAN22_VAE, config_from_diffusers, get_vae_config
+from unityvideo_jax.model.vae.latent_space import SPACES
 from unityvideo_jax.model.vae.tiling import VAETiling, tiled_decode
 from unityvideo_jax.model.vae.weights import (
     export_diffusers_state,
@@ -25,14 +27,15 @@ from unityvideo_jax.model.vae.weights import (
     name_table,
     original_name,
 )
+from unityvideo_jax.weights.safetensors_file import write_safetensors
 
 TOLERANCE = 1e-4  # max abs difference, relative to the reference output's RMS
 
 # Tiny configs of both published variants (published layouts; small widths and one residual block
 # per encoder stage, two per decoder stage, to keep compilation short), built in diffusers.
 TINY = {
-    "wan2.1": dict(base_dim=8, z_dim=4, num_res_blocks=1),
-    "wan2.2": dict(
+    "wan21": dict(base_dim=8, z_dim=4, num_res_blocks=1),
+    "wan22": dict(
         base_dim=8,
         decoder_base_dim=12,
         z_dim=6,
@@ -44,14 +47,14 @@ TINY = {
         scale_factor_spatial=16,
     ),
 }
-FRAME_SIZE = {"wan2.1": (16, 16), "wan2.2": (32, 32)}
+FRAME_SIZE = {"wan21": (16, 16), "wan22": (32, 32)}
 # Overlapping tiles along one axis per variant: Wan2.1 across the width, Wan2.2 (whose encoder
 # tiles the 2x2-patchified frame) across the height. Full tiles have the shapes of the 9-frame
 # whole-video calls of `test_chunked_coding_equals_whole_video`, so only edge tiles compile anew.
 # (The 2D stitching order is tested on its own, with a cheap stand-in decoder.)
 TILED = {
-    "wan2.1": ((16, 40), VAETiling(tile_height=16, tile_width=16, stride_height=16, stride_width=8)),
-    "wan2.2": ((64, 32), VAETiling(tile_height=32, tile_width=32, stride_height=16, stride_width=32)),
+    "wan21": ((16, 40), VAETiling(tile_height=16, tile_width=16, stride_height=16, stride_width=8)),
+    "wan22": ((64, 32), VAETiling(tile_height=32, tile_width=32, stride_height=16, stride_width=32)),
 }
 VAE22_DIFFUSERS_CONFIG = dict(
     base_dim=160,
@@ -190,7 +193,7 @@ def _stand_in_decode(z):
 def test_tile_stitching_matches_diffusers_on_a_2d_grid():
     """7 x 6 tiles whose overlap (16 of 24 pixels) exceeds half a tile: every tile is blended with
     upper and left neighbours that were blended before it, in diffusers' order."""
-    ref = AutoencoderKLWan(**TINY["wan2.1"])
+    ref = AutoencoderKLWan(**TINY["wan21"])
     ref.decoder, ref.post_quant_conv = _StandInDecoder(), torch.nn.Identity()
     ref.enable_tiling(24, 24, 8, 8)
     latent = 0.3 * torch.randn(1, 4, 2, 7, 6, generator=torch.Generator().manual_seed(6))
@@ -225,7 +228,7 @@ def test_export_round_trips_into_diffusers(pair):
 @pytest.mark.parametrize(
     "config, diffusers_kwargs",
     [(WAN21_VAE, {}), (WAN22_VAE, VAE22_DIFFUSERS_CONFIG)],
-    ids=["wan2.1", "wan2.2"],
+    ids=["wan21", "wan22"],
 )
 def test_published_configs_match_diffusers_architecture(config, diffusers_kwargs):
     with torch.device("meta"):
@@ -238,7 +241,7 @@ def test_published_configs_match_diffusers_architecture(config, diffusers_kwargs
 
 
 def test_parameters_carry_logical_axes_and_build_without_mesh():
-    vae = nnx.eval_shape(lambda: WanVAE(get_vae_config("wan2.2-tiny"), rngs=nnx.Rngs(0)))
+    vae = nnx.eval_shape(lambda: WanVAE(get_vae_config("wan22_tiny"), rngs=nnx.Rngs(0)))
     kernel = vae.encoder.conv_in.kernel
     assert kernel.get_metadata()["out_sharding"] == (None, None, None, "conv_in", "conv_out")
     assert kernel.dtype == jnp.float32
@@ -266,7 +269,7 @@ def test_bfloat16_compute_stays_close(pair):
 @pytest.fixture(scope="module")
 def tiny_tensors():
     torch.manual_seed(0)
-    ref = AutoencoderKLWan(**TINY["wan2.1"], latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
+    ref = AutoencoderKLWan(**TINY["wan21"], latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
     config = config_from_diffusers(dict(ref.config))
     return config, {name: t.numpy() for name, t in ref.state_dict().items()}
 
@@ -284,7 +287,7 @@ def test_import_rejects_missing_extra_and_misshaped_tensors(tiny_tensors):
     with pytest.raises(ValueError, match=expected):
         import_diffusers_state(config, wrong)
     with pytest.raises(ValueError, match="missing"):  # the other variant's config does not fit
-        import_diffusers_state(get_vae_config("wan2.2-tiny"), tensors)
+        import_diffusers_state(get_vae_config("wan22_tiny"), tensors)
 
 
 def test_loads_a_sharded_index_with_its_config(tiny_tensors, tmp_path):
@@ -295,9 +298,7 @@ def test_loads_a_sharded_index_with_its_config(tiny_tensors, tmp_path):
         save_file({name: np.ascontiguousarray(tensors[name]) for name in part}, tmp_path / file)
     weight_map = {name: file for file, part in halves.items() for name in part}
     (tmp_path / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
-    diffusers_config = {**TINY["wan2.1"], "temperal_downsample": [False, True, True], "_class_name": "AutoencoderKLWan"}
-    diffusers_config |= {"latents_mean": [0.0] * 4, "latents_std": [1.0] * 4}
-    (tmp_path / "config.json").write_text(json.dumps(diffusers_config))
+    _diffusers_config_json(tmp_path)
     vae = load_diffusers_vae(tmp_path)
     assert vae.config == config
     exported = export_diffusers_state(vae)
@@ -306,10 +307,46 @@ def test_loads_a_sharded_index_with_its_config(tiny_tensors, tmp_path):
         np.testing.assert_array_equal(exported[name], tensors[name], err_msg=name)
 
 
+def _diffusers_config_json(folder) -> None:
+    config = {**TINY["wan21"], "temperal_downsample": [False, True, True], "_class_name": "AutoencoderKLWan"}
+    (folder / "config.json").write_text(json.dumps(config | {"latents_mean": [0.0] * 4, "latents_std": [1.0] * 4}))
+
+
+def test_loads_a_bf16_file_through_the_one_reader(tiny_tensors, tmp_path):
+    _, tensors = tiny_tensors
+    bf16 = {name: value.astype(ml_dtypes.bfloat16) for name, value in tensors.items()}
+    write_safetensors(tmp_path / "diffusion_pytorch_model.safetensors",
+                      {n: (v.shape, v.dtype) for n, v in bf16.items()}, bf16.__getitem__)
+    _diffusers_config_json(tmp_path)
+    exported = export_diffusers_state(load_diffusers_vae(tmp_path))
+    assert sorted(exported) == sorted(bf16)
+    for name, value in bf16.items():  # fp32 masters holding the bf16 values exactly
+        np.testing.assert_array_equal(exported[name], value.astype(np.float32), err_msg=name)
+    assert any(not np.array_equal(bf16[n].astype(np.float32), tensors[n]) for n in tensors)  # really rounded
+
+
+def test_missing_or_absent_weights_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"checkpoint not found: .*no_vae_here"):
+        load_diffusers_vae(tmp_path / "no_vae_here")
+    _diffusers_config_json(tmp_path)
+    with pytest.raises(ValueError, match=r"should hold one \*\.safetensors file .*found 0 and 0"):
+        load_diffusers_vae(tmp_path)
+
+
+def test_vae_config_names_are_the_latent_space_names():
+    published = {name for name in VAE_CONFIGS if not name.endswith("_tiny")}
+    assert published == set(SPACES) - {"pixel"} == {"wan21", "wan22"}
+    assert get_vae_config("wan21") == WAN21_VAE and get_vae_config("wan22") == WAN22_VAE
+    assert get_vae_config("wan22_tiny").is_residual and not get_vae_config("wan21_tiny").is_residual
+    for old, new in (("wan2.1", "wan21"), ("wan2.2", "wan22"), ("wan2.1-tiny", "wan21_tiny"), ("wan2.2-tiny", "wan22_tiny")):
+        with pytest.raises(ValueError, match=rf"VAE config '{old}' is now called '{new}'"):
+            get_vae_config(old)
+
+
 @pytest.fixture(scope="module")
 def tiny_vae():
     """Abstract parameters: the checks must fire before any computation."""
-    return nnx.eval_shape(lambda: WanVAE(get_vae_config("wan2.2-tiny"), rngs=nnx.Rngs(0)))
+    return nnx.eval_shape(lambda: WanVAE(get_vae_config("wan22_tiny"), rngs=nnx.Rngs(0)))
 
 
 @pytest.mark.parametrize(

@@ -1,18 +1,23 @@
 """Real videos -> record shards.
 
     unityvideo preprocess --metadata FILE.csv --root DIR --config NAME --output DIR
+        [--vae-weights DIR] [--text-encoder-weights DIR]
 
 Per metadata row: decode the video and each modality video (video_io.py), check they are aligned,
 encode them with the config's latent space and the prompt with its text encoder (encoders.py),
 and hand the record to the shard writer. A row that cannot become a record goes to rejects.csv
 with the reason and the job goes on. Rerunning the same command resumes: rows the manifest lists
 as done are skipped and finished shards are left untouched.
+
+The Wan VAE and umT5 folders come from the config: `config.data.vae_weights` and
+`config.data.text_encoder_weights` (the flags `--vae-weights` and `--text-encoder-weights` set them).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +44,10 @@ class Summary:
 
 
 class _Encoders:
-    def __init__(self, config, vae: str | None, text_weights: str | None):
+    def __init__(self, config):
         d = config.data
-        self.video = encoders.video_encoder(d.latent, vae)
-        self.text = text_encoder(d.text_encoder, text_weights)
+        self.video = encoders.video_encoder(d.latent, d.get("vae_weights", "") or None)
+        self.text = text_encoder(d.text_encoder, d.get("text_encoder_weights", "") or None)
         if self.text.dim != config.model.text_dim:
             raise ValueError(
                 f"text encoder {d.text_encoder} is {self.text.dim} wide but config.model.text_dim is "
@@ -84,6 +89,24 @@ def _source_of(row: Row, default: str | None, sources: tuple[str, ...]) -> str:
     return source
 
 
+RENAMED = {"vae": "vae_weights", "text_weights": "text_encoder_weights"}  # old keyword -> config.data key
+
+
+def _renamed_into_config(config, **old):
+    """`config` with the values of deprecated keyword arguments moved to their config.data keys (a copy)."""
+    given = {name: value for name, value in old.items() if value is not None}
+    if not given:
+        return config
+    config = config.copy_and_resolve_references()
+    with config.unlocked():
+        for name, value in given.items():
+            key = RENAMED[name]
+            warnings.warn(f"preprocess({name}=...) is deprecated and will be removed in the next release: set "
+                          f"config.data.{key} instead", DeprecationWarning, stacklevel=3)
+            config.data[key] = value
+    return config
+
+
 def preprocess(
     config,
     metadata: str | Path,
@@ -98,8 +121,11 @@ def preprocess(
     """Encode every row of `metadata` (paths relative to `root`) into shards under `output`.
 
     `source` names the data source of rows without a `source` column value (one of
-    config.data.sources). `vae`, `text_weights`: checkpoint folders for the Wan VAE and umT5.
+    config.data.sources). The Wan VAE and umT5 folders are `config.data.vae_weights` and
+    `config.data.text_encoder_weights`; `vae` and `text_weights` are their deprecated old names
+    (kept for one release, with a DeprecationWarning).
     """
+    config = _renamed_into_config(config, vae=vae, text_weights=text_weights)
     rows = read_metadata(metadata)
     sources = tuple(config.data.sources)
     if source is None and any(r.source is None for r in rows):
@@ -113,7 +139,7 @@ def preprocess(
     with DatasetWriter(output, latent=config.data.latent, text_encoder=config.data.text_encoder,
                        shard_size=shard_size) as writer:  # fmt: skip
         done = writer.manifest.done_rows()
-        coders = _Encoders(config, vae, text_weights)
+        coders = _Encoders(config)
         for row in rows:
             if row.index in done:
                 summary.already_done += 1

@@ -1,7 +1,7 @@
 """The training input: `make_iterator(config)` yields this host's slice of every global batch.
 
 Each batch is a dict of numpy arrays (b = config.data.global_batch / process_count):
-  rgb, aux   (b, F', H', W', C) float32 latents (pixel space: model/pixel.py of the uint8 videos)
+  rgb, aux   (b, F', H', W', C) float32 latents (pixel space: latents/pixel.py of the uint8 videos)
   modality   (b,) int32 index into modalities.MODALITIES (the aux stream's modality)
   text       (b, config.data.text_len, config.model.text_dim) float32, zero-padded
   source     (b,) int32 index into config.data.sources

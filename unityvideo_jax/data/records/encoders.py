@@ -17,7 +17,8 @@ VideoEncoder = Callable[[np.ndarray], np.ndarray]
 
 
 def video_encoder(latent: str, vae_weights: str | None = None) -> VideoEncoder:
-    """uint8 (F, H, W, 3) -> what a record of latent space `latent` stores."""
+    """uint8 (F, H, W, 3) -> what a record of latent space `latent` stores (`vae_weights`: the Wan VAE
+    folder, `config.data.vae_weights`; unused by the pixel space)."""
     if latent == "pixel":
         return lambda video: np.asarray(video, np.uint8)
     space = latent_space(latent, vae_weights)

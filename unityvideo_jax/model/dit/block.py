@@ -10,7 +10,7 @@ for aux (the in-context learner); both use the block's one cross-attention.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
+from einops import rearrange
 from flax import nnx
 
 from unityvideo_jax.attention.kernels import get_kernel
@@ -38,14 +38,14 @@ class Attention(nnx.Module):
     def __call__(self, x: jax.Array, context: jax.Array | None = None, rope=None) -> jax.Array:
         """x (B, Lq, D); context (B, Lk, D) or None for self-attention; rope = (cos, sin)."""
         source = x if context is None else context
-        n, hd = self.spec.num_heads, self.spec.head_dim
-        q = self.norm_q(self.to_q(x)).reshape(*x.shape[:2], n, hd)
-        k = self.norm_k(self.to_k(source)).reshape(*source.shape[:2], n, hd)
-        v = self.to_v(source).reshape(*source.shape[:2], n, hd)
+        split = "b l (n d) -> b l n d"  # the qk norm spans all heads: split after it
+        q = rearrange(self.norm_q(self.to_q(x)), split, n=self.spec.num_heads)
+        k = rearrange(self.norm_k(self.to_k(source)), split, n=self.spec.num_heads)
+        v = rearrange(self.to_v(source), split, n=self.spec.num_heads)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         out = get_kernel(self.spec.attention, self.spec.attention_chunk)(q, k, v)
-        return self.to_out(out.reshape(*x.shape[:2], n * hd))
+        return self.to_out(rearrange(out, "b l n d -> b l (n d)"))
 
 
 class FeedForward(nnx.Module):
@@ -70,41 +70,26 @@ class WanBlock(nnx.Module):
         self.scale_shift_table = nnx.Param(table, out_sharding=(None, None, "embed"), eager_sharding=False)
 
     def __call__(self, x: jax.Array, context: jax.Array, mod: jax.Array, rope) -> jax.Array:
-        b, s, f, m, d = x.shape
+        b, s, f, m, _ = x.shape
         dtype = self.spec.compute_dtype
         e = mod.astype(FP32) + self.scale_shift_table[...].astype(FP32)  # (B, S, Fm, 6, D)
+        # one (B, S, Fm, 1, D) row each, broadcast over the M tokens of a frame
         shift, scale, gate, c_shift, c_scale, c_gate = (e[:, :, :, i, None, :] for i in range(6))
 
+        # Joint self-attention over both streams. Token order in the sequence: the M tokens of a
+        # frame lead, (M, S, F). Attention does not care about order (RoPE carries the positions),
+        # and a residual stream sharded on M (the context axis, RESIDUAL_AXES) then flattens to
+        # contiguous blocks of the sequence with no data movement. The rope tables are stream-major.
         h = modulate(x, shift, scale, self.spec.eps).astype(dtype)
-        rope = tuple(_joint_sequence(t.reshape(1, s, f, m, -1))[0] for t in rope)  # (S F M, .) tables
-        h = self.attn1(_joint_sequence(h), rope=rope)
-        x = x + _split_sequence(h, x.shape).astype(FP32) * gate
+        rope = tuple(rearrange(t, "(s f m) ... -> (m s f) ...", s=s, f=f) for t in rope)
+        h = self.attn1(rearrange(h, "b s f m d -> b (m s f) d"), rope=rope)
+        x = x + rearrange(h, "b (m s f) d -> b s f m d", s=s, f=f).astype(FP32) * gate
 
-        h = _per_stream_sequence(self.norm2(x).astype(dtype))
-        h = self.attn2(h, context.reshape(b * s, *context.shape[2:]))
-        x = x + h.reshape(b, s, m, f, d).swapaxes(2, 3).astype(FP32)
+        # Cross-attention of each stream to its own context: streams fold into the batch.
+        h = rearrange(self.norm2(x).astype(dtype), "b s f m d -> (b s) (m f) d")
+        h = self.attn2(h, rearrange(context, "b s l d -> (b s) l d"))
+        x = x + rearrange(h, "(b s) (m f) d -> b s f m d", b=b, f=f).astype(FP32)
 
         h = modulate(x, c_shift, c_scale, self.spec.eps).astype(dtype)
         x = x + self.ffn(h).astype(FP32) * c_gate
         return constrain(x, RESIDUAL_AXES)
-
-
-# Token order inside attention: the M tokens of a frame lead, (M, S, F). Attention does not care
-# about order (RoPE carries the positions), and a residual stream sharded on M (the context axis,
-# RESIDUAL_AXES) then flattens to contiguous blocks of the sequence with no data movement.
-def _joint_sequence(x: jax.Array) -> jax.Array:
-    """(B, S, F, M, ...) -> (B, M * S * F, ...)."""
-    b, s, f, m = x.shape[:4]
-    return jnp.moveaxis(x, 3, 1).reshape(b, m * s * f, *x.shape[4:])
-
-
-def _split_sequence(h: jax.Array, shape) -> jax.Array:
-    """The inverse of `_joint_sequence` for (B, M * S * F, D) -> `shape` (B, S, F, M, D)."""
-    b, s, f, m, d = shape
-    return jnp.moveaxis(h.reshape(b, m, s, f, d), 1, 3)
-
-
-def _per_stream_sequence(x: jax.Array) -> jax.Array:
-    """(B, S, F, M, D) -> (B * S, M * F, D): each stream's tokens, frame tokens leading."""
-    b, s, f, m, d = x.shape
-    return x.swapaxes(2, 3).reshape(b * s, m * f, d)

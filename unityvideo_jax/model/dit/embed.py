@@ -10,6 +10,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+from einops import rearrange
 from flax import nnx
 
 from unityvideo_jax.model.dit.layers import FP32, dense
@@ -83,20 +84,16 @@ class PatchEmbedding(nnx.Module):
         self.bias = nnx.Param(partitioned(nnx.initializers.zeros_init(), ("embed",))(rngs.params(), (spec.dim,)))
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        b, f, h, w, c = x.shape
         pt, ph, pw = self.spec.patch_size
-        x = x.reshape(b, f // pt, pt, h // ph, ph, w // pw, pw, c)
+        # f h w index the patch grid, p q r the position inside a patch (the kernel's leading axes).
+        x = rearrange(x, "b (f p) (h q) (w r) c -> b f p h q w r c", p=pt, q=ph, r=pw)
         dtype = self.spec.compute_dtype
-        # b f(pt) h(ph) w(pw) c, kernel (pt ph pw c d): p/q/r index the patch, y/x the patch grid.
-        out = jnp.einsum("bfpyqxrc,pqrcd->bfyxd", x.astype(dtype), self.kernel[...].astype(dtype))
+        out = jnp.einsum("bfphqwrc,pqrcd->bfhwd", x.astype(dtype), self.kernel[...].astype(dtype))
         return out + self.bias[...].astype(dtype)
 
 
 def unpatchify(tokens: jax.Array, grid: tuple[int, int, int], patch: tuple[int, int, int]) -> jax.Array:
     """(B, F'*H'*W', pt*ph*pw*C) head output -> (B, F, H, W, C); channel is the fastest index."""
-    f, h, w = grid
-    pt, ph, pw = patch
-    b = tokens.shape[0]
-    x = tokens.reshape(b, f, h, w, pt, ph, pw, -1)
-    x = x.transpose(0, 1, 4, 2, 5, 3, 6, 7)
-    return x.reshape(b, f * pt, h * ph, w * pw, -1)
+    (f, h, w), (pt, ph, pw) = grid, patch
+    pattern = "b (f h w) (p q r c) -> b (f p) (h q) (w r) c"
+    return rearrange(tokens, pattern, f=f, h=h, w=w, p=pt, q=ph, r=pw)

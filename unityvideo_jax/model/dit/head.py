@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from einops import rearrange
 from flax import nnx
 
 from unityvideo_jax.model.dit.layers import FP32, dense, layer_norm
@@ -41,7 +42,7 @@ class OutputHead(nnx.Module):
         e = table.astype(FP32).reshape(-1, 1, 2, self.spec.dim) + t_emb[:, :, None, :]  # (B, Fm, 2, D)
         shift, scale = e[:, :, None, 0], e[:, :, None, 1]
         h = (layer_norm(x, self.spec.eps) * (1.0 + scale) + shift).astype(self.spec.compute_dtype)
-        h = h.reshape(x.shape[0], -1, self.spec.dim)
+        h = rearrange(h, "b f m d -> b (f m) d")
         dtype = self.spec.compute_dtype
         out = jnp.einsum("bnd,bdo->bno", h, kernel.astype(dtype)) + bias.astype(dtype)[:, None, :]
         return out

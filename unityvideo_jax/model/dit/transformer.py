@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from einops import rearrange
 from flax import nnx
 
 from unityvideo_jax.model.dit import inputs
@@ -81,17 +82,18 @@ class UnityDiT(nnx.Module):
         """
         spec = self.spec
         grid = inputs.check(spec, rgb, aux, t_rgb, t_aux, text, aux_text, modality)
-        b = rgb.shape[0]
-        streams = [self.patch_embedding(rgb)]
+        streams = [self.patch_embedding(rgb)]  # each (B, F', H', W', D)
         if aux is not None:
             streams.append(self._embed_aux(aux, modality))
-        x = jnp.stack(streams, axis=1).astype(FP32)  # (B, S, F', H', W', D)
-        x = constrain(x.reshape(b, len(streams), grid[0], grid[1] * grid[2], spec.dim), RESIDUAL_AXES)
+        # Join the streams into block.py's (B, S, F', M = H'W', D) fp32 residual stream. Stacked on
+        # axis 1 directly: rearrange of a list would stack on axis 0 and then transpose (a copy).
+        x = rearrange(jnp.stack(streams, axis=1).astype(FP32), "b s f h w d -> b s f (h w) d")
+        x = constrain(x, RESIDUAL_AXES)
 
         t_emb = self._time_embedding(t_rgb, t_aux, modality, grid[0])  # (B, S, Fm, D)
         mod = self.condition_embedder.modulation(t_emb)
         texts = [text] if aux is None else [text, aux_text]
-        context = jnp.stack([self.condition_embedder.context(c) for c in texts], axis=1)
+        context = jnp.stack([self.condition_embedder.context(c) for c in texts], axis=1)  # (B, S, L, D)
         rope = rope_tables(grid, len(streams), spec.head_dim, spec.rope_theta)
 
         x = self._run_blocks(x, context, mod, rope)

@@ -127,15 +127,20 @@ MAX_TEXT_LEN = 512  # both encoders' limit; records keep this many caption token
 def text_encoder(name: str, weights: str | None = None, max_len: int = MAX_TEXT_LEN) -> TextEncoder:
     """The text encoder `name` (`config.data.text_encoder`), padding to `max_len`, cached per process
     (Grain workers load their own): the one factory for records and for training/sampling constants.
-    umT5 reads `weights`, a Wan folder holding text_encoder/ and tokenizer/."""
+    umT5 reads `weights` (`config.data.text_encoder_weights`), a Wan folder holding text_encoder/ and tokenizer/."""
     if name not in ENCODERS:
         raise ValueError(f"config.data.text_encoder={name!r}: expected one of {', '.join(ENCODERS)}")
     if name == "minilm":
         return minilm_encoder(max_len=max_len)
     if not weights:
         raise ValueError(
-            "config.data.text_encoder='umt5' needs a Wan checkpoint: pass its folder (holding text_encoder/ "
-            "and tokenizer/) with --text-encoder DIR"
+            "config.data.text_encoder='umt5' needs a Wan checkpoint: pass --text-encoder-weights DIR "
+            "(config.data.text_encoder_weights) with its folder holding text_encoder/ and tokenizer/"
         )
     root = Path(weights)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"--text-encoder-weights (config.data.text_encoder_weights) {weights} is not a directory: pass a Wan "
+            "checkpoint folder holding text_encoder/ and tokenizer/"
+        )
     return umt5_encoder(root / "text_encoder", root / "tokenizer", max_len=max_len)

@@ -8,6 +8,7 @@ through here, so a video has one latent whichever path made it.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -28,8 +29,13 @@ def _pixel(latent: str, vae_weights: str | None) -> LatentSpace:
 def _wan(latent: str, vae_weights: str | None) -> LatentSpace:
     if not vae_weights:
         raise ValueError(
-            f"config.data.latent={latent!r} needs the Wan VAE: set config.data.vae_weights (--vae on the "
-            "command line) to the vae/ folder of a Wan diffusers checkpoint"
+            f"config.data.latent={latent!r} needs the Wan VAE: pass --vae-weights DIR (config.data.vae_weights) "
+            "with the vae/ folder of a Wan diffusers checkpoint"
+        )
+    if not Path(vae_weights).exists():
+        raise FileNotFoundError(
+            f"--vae-weights (config.data.vae_weights) {vae_weights} does not exist: pass the vae/ folder of a Wan "
+            "diffusers checkpoint"
         )
     import jax.numpy as jnp
 
