@@ -76,11 +76,15 @@ def _info(argv: list[str]) -> int:
 
 def _convert(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="unityvideo convert", description="PyTorch weights -> an Orbax checkpoint.")
-    parser.add_argument("--from", dest="format", required=True, choices=("release", "diffusers"))
+    # required, checked after parsing: its old spelling --from must count as giving it
+    fmt = parser.add_argument("--format", choices=("release", "diffusers"), help="the input's layout (required)")
+    _renamed(parser, "--from", fmt)
     parser.add_argument("--input", required=True, help="a .safetensors file, a *.index.json, or a folder of either")
     parser.add_argument("--config", required=True, help="a config name (e.g. wan22_ti2v_5b_release) or a file")
     parser.add_argument("--output", required=True, help="a new directory for the Orbax checkpoint")
     args = parser.parse_args(argv)
+    if args.format is None:
+        parser.error("the following arguments are required: --format")
     from unityvideo_jax.convert.transfer import convert_checkpoint
 
     print(f"wrote {convert_checkpoint(args.input, args.format, args.config, args.output)}")
@@ -92,12 +96,17 @@ def _export(argv: list[str]) -> int:
     parser.add_argument("--format", required=True, choices=("release", "diffusers"))
     parser.add_argument("--checkpoint", required=True, help="an Orbax checkpoint directory (convert's or a run's)")
     parser.add_argument("--output", required=True, help="the .safetensors file to write")
-    parser.add_argument("--dtype", default="bf16", choices=("bf16", "fp32"))
-    parser.add_argument("--ema", action="store_true", help="export the EMA weights")
+    parser.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32", "bf16", "fp32"),
+                        help="tensor dtype of the file (default bfloat16, as the release)")
+    parser.add_argument("--no-ema", action="store_true", help="export the raw weights, not the EMA")
+    parser.add_argument("--ema", action="store_true", help=argparse.SUPPRESS)  # the default since the EMA rename
     args = parser.parse_args(argv)
     from unityvideo_jax.convert.transfer import export_checkpoint
 
-    print(f"wrote {export_checkpoint(args.checkpoint, args.format, args.output, args.dtype, args.ema)}")
+    if args.ema:
+        print("unityvideo export: warning: --ema is the default now and will be removed; --no-ema exports the raw "
+              "weights", file=sys.stderr)
+    print(f"wrote {export_checkpoint(args.checkpoint, args.format, args.output, args.dtype, not args.no_ema)}")
     return 0
 
 

@@ -28,7 +28,7 @@ def _bytes(t: torch.Tensor) -> bytes:
 def test_convert_then_export_is_bit_exact(tmp_path, capsys):
     source = write_random(tmp_path / "release.safetensors", get_config("tiny_release"), "release", torch.bfloat16)
     ckpt, out = tmp_path / "ckpt", tmp_path / "out.safetensors"
-    assert main(["convert", "--from", "release", "--input", str(tmp_path / "release.safetensors"),
+    assert main(["convert", "--format", "release", "--input", str(tmp_path / "release.safetensors"),
                  "--config", "tiny_release", "--output", str(ckpt)]) == 0
     assert from_config(params_io.load_config(ckpt).model) == from_config(get_config("tiny_release").model)
     assert main(["export", "--format", "release", "--checkpoint", str(ckpt), "--output", str(out)]) == 0
@@ -54,10 +54,11 @@ def test_export_ema_and_a_trainer_style_checkpoint(tmp_path):
             opt_state=ocp.args.StandardSave({"mu": np.zeros(3, np.float32)}),
             data=ocp.args.JsonSave({"position": 7}), config=ocp.args.JsonSave(config.to_dict()),
         ))
-    for flag, expected in (([], params), (["--ema"], ema)):
+    # like `unityvideo sample`: the EMA weights when the run has them, the raw ones with --no-ema
+    for flag, expected in ((["--no-ema"], params), ([], ema)):
         out = tmp_path / f"out{len(flag)}.safetensors"
         assert main(["export", "--format", "release", "--checkpoint", str(tmp_path / "run"), "--output", str(out),
-                     "--dtype", "fp32", *flag]) == 0
+                     "--dtype", "float32", *flag]) == 0
         np.testing.assert_array_equal(load_file(str(out))["flow_in.weight"].numpy(), np.asarray(expected["flow_in"]["kernel"]).T)
     restored = flatten(params_io.load_params(tmp_path / "run", item=params_io.EMA_ITEM))
     assert all(np.array_equal(restored[k], v) for k, v in flatten(ema).items())
@@ -65,14 +66,14 @@ def test_export_ema_and_a_trainer_style_checkpoint(tmp_path):
 
 def test_failed_convert_leaves_nothing_and_exits_2(tmp_path, capsys):
     write_random(tmp_path / "wan.safetensors", get_config("tiny_release"), "diffusers")
-    code = main(["convert", "--from", "release", "--input", str(tmp_path / "wan.safetensors"),
+    code = main(["convert", "--format", "release", "--input", str(tmp_path / "wan.safetensors"),
                  "--config", "tiny_release", "--output", str(tmp_path / "ckpt")])
     err = capsys.readouterr().err
-    assert code == 2 and "pass --from diffusers" in err and "Traceback" not in err
+    assert code == 2 and "pass --format diffusers" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wan.safetensors"]
 
     (tmp_path / "taken").mkdir()
-    code = main(["convert", "--from", "diffusers", "--input", str(tmp_path / "wan.safetensors"),
+    code = main(["convert", "--from", "diffusers", "--input", str(tmp_path / "wan.safetensors"),  # old spelling
                  "--config", "tiny_release", "--output", str(tmp_path / "taken")])
     assert code == 2 and "already exists" in capsys.readouterr().err
 
@@ -94,9 +95,11 @@ def test_failed_export_leaves_no_file(tmp_path, capsys, monkeypatch):
                  "--output", str(tmp_path / "out" / "model.safetensors")])
     assert code == 2 and "disk full" in capsys.readouterr().err
     assert list((tmp_path / "out").iterdir()) == []
+    # a converted checkpoint has no EMA: the default exports its params, as sample would use them
     assert main(["export", "--format", "release", "--checkpoint", str(tmp_path / "ckpt"),
-                 "--output", str(tmp_path / "x.safetensors"), "--ema"]) == 2
-    assert "has no 'ema' item" in capsys.readouterr().err
+                 "--output", str(tmp_path / "x.safetensors")]) == 0
+    with pytest.raises(ValueError, match="has no 'ema' item"):
+        params_io.load_params(tmp_path / "ckpt", item=params_io.EMA_ITEM)
     assert main(["export", "--format", "release", "--checkpoint", str(tmp_path / "nothing"),
                  "--output", str(tmp_path / "x.safetensors")]) == 2
     assert "does not exist" in capsys.readouterr().err

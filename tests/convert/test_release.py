@@ -129,7 +129,7 @@ def test_another_models_checkpoint_is_named(tmp_path, no_unpickling):
     with pytest.raises(ValueError, match=r"base.patch_embedding.weight is \[64, 12, 1, 2, 2\], expected \[1536, 16, 1, 2, 2\]"):
         load_torch_checkpoint(_tiny_file(tmp_path), get_config("wan21_1p3b_release"), format="release")
     write_random(tmp_path / "wan.safetensors", get_config("tiny_release"), "diffusers")
-    with pytest.raises(ValueError, match="looks like a diffusers checkpoint: pass --from diffusers"):
+    with pytest.raises(ValueError, match="looks like a diffusers checkpoint: pass --format diffusers"):
         load_torch_checkpoint(tmp_path / "wan.safetensors", get_config("tiny_release"), format="release")
 
 

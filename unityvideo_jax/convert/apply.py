@@ -38,7 +38,7 @@ def load_tensors(model: nnx.Module, tensors: Mapping[str, np.ndarray], table: Na
             parts.append(f"{len(extra)} unexpected tensors (first: {', '.join(extra[:3])})")
         raise ValueError(
             f"checkpoint does not match the {table.format} format of this config: {'; '.join(parts)}. "
-            "Check --from and --config"
+            "Check --format and --config"
         )
     new = {}
     for e in entries:

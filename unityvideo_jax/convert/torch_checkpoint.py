@@ -1,7 +1,7 @@
 """PyTorch-format safetensors <-> a `UnityDiT`, through one name table per format.
 
     model = load_torch_checkpoint("unityvideo_5b.safetensors", get_config("wan22_ti2v_5b_release"))
-    save_torch_checkpoint(model, config, "out.safetensors", format="release", dtype="bf16")
+    save_torch_checkpoint(model, config, "out.safetensors", format="release", dtype="bfloat16")
 
 Import checks every name and shape from the headers before reading a byte, then builds each of
 our parameters in one preallocated buffer (a stacked one layer by layer) straight from zero-copy
@@ -38,7 +38,8 @@ from unityvideo_jax.weights.safetensors_file import DTYPES, SafetensorsReader, w
 from unityvideo_jax.weights.tree import flatten, unflatten
 
 FORMATS = ("release", "diffusers")
-EXPORT_DTYPES = {"bf16": DTYPES["BF16"], "fp32": DTYPES["F32"]}
+# the config's spelling (config.model.compute_dtype) and the short one PyTorch users type
+EXPORT_DTYPES = {"bfloat16": DTYPES["BF16"], "float32": DTYPES["F32"], "bf16": DTYPES["BF16"], "fp32": DTYPES["F32"]}
 _FLOAT_CODES = {DTYPES[c] for c in ("F16", "BF16", "F32", "F64")}
 _SHOWN = 3  # offending tensors named in an error
 _ALIGN = 64
@@ -101,7 +102,7 @@ def load_torch_checkpoint(path, config, *, format: str | None = None, shardings=
     return nnx.merge(graphdef, state)
 
 
-def save_torch_checkpoint(model_or_params, config, path, *, format: str = "release", dtype: str = "bf16") -> Path:
+def save_torch_checkpoint(model_or_params, config, path, *, format: str = "release", dtype: str = "bfloat16") -> Path:
     """Write the model's weights as a PyTorch safetensors file of `format`, atomically.
 
     "release" covers every parameter (an error if one has no name); "diffusers" writes the RGB
@@ -194,7 +195,7 @@ def _check_tensors(reader: SafetensorsReader, table: NameTable, ours: Mapping, s
     if problems:
         guessed = _guess_format(found)
         hint = (
-            f" It looks like a {guessed} checkpoint: pass --from {guessed}." if guessed != format and found
+            f" It looks like a {guessed} checkpoint: pass --format {guessed}." if guessed != format and found
             else " Is it a checkpoint of another model? Pass the config it was trained with (--config)."
         )
         raise ValueError(f"{path} does not fit the {format} format of this config: {'; '.join(problems)}.{hint}")

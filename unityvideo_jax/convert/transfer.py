@@ -1,7 +1,7 @@
 """Weights in and out: a PyTorch checkpoint -> an Orbax checkpoint the trainer starts from, and back.
 
     convert_checkpoint("unityvideo_5b.safetensors", "release", "wan22_ti2v_5b_release", "ckpt/")
-    export_checkpoint("ckpt/", "release", "out.safetensors", dtype="bf16", use_ema=False)
+    export_checkpoint("ckpt/", "release", "out.safetensors", dtype="bfloat16", ema=True)
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ def convert_checkpoint(input_path, format: str, config, output_dir) -> Path:
     return params_io.save_params(output_dir, model, config)
 
 
-def export_checkpoint(checkpoint_dir, format: str, output_file, dtype: str = "bf16", use_ema: bool = False) -> Path:
-    """Write the latest parameters (or EMA parameters) at `checkpoint_dir` as a `format` safetensors file."""
+def export_checkpoint(checkpoint_dir, format: str, output_file, dtype: str = "bfloat16", ema: bool = True) -> Path:
+    """Write the latest weights at `checkpoint_dir` as a `format` safetensors file.
+
+    ema: the EMA weights when the checkpoint has them (as `Pipeline.from_checkpoint` and
+    `unityvideo sample` choose), else the raw ones; False: always the raw ones.
+    """
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}: expected one of {', '.join(FORMATS)}")
     config = params_io.load_config(checkpoint_dir)
-    item = params_io.EMA_ITEM if use_ema else params_io.PARAMS_ITEM
+    item = params_io.EMA_ITEM if ema and params_io.has_item(checkpoint_dir, params_io.EMA_ITEM) else params_io.PARAMS_ITEM
     params = params_io.load_params(checkpoint_dir, item=item)
     return save_torch_checkpoint(params, config, output_file, format=format, dtype=dtype)

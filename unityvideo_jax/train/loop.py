@@ -3,7 +3,7 @@ the hooks the step runner calls (runner.py; hooks.py says how they fit together)
 
   reporting.py      metrics.jsonl / TensorBoard lines and the progress bar, every log_every steps
   faults.py         non-finite steps reported, too many in a row stop the run (TrainingStopped)
-  checkpointing.py  a save every checkpoint_every steps and at the last step
+  checkpoint_hook.py a save every checkpoint_every steps and at the last step
   profiling.py      a JAX profiler trace of a few steps (profile=True)
   budget.py         the wall-clock budget (time_budget_s)
   data_trace.py     a fingerprint of every batch (record_batches=True)
@@ -28,7 +28,7 @@ from unityvideo_jax.parallel.sharding import shardings_like_params, state_shardi
 from unityvideo_jax.parallel.validate import check_divisible, validate
 from unityvideo_jax.train import checkpoint
 from unityvideo_jax.train.budget import TimeBudgetHook
-from unityvideo_jax.train.checkpointing import CheckpointHook
+from unityvideo_jax.train.checkpoint_hook import CheckpointHook
 from unityvideo_jax.train.constants import step_constants
 from unityvideo_jax.train.data_trace import DataTraceHook
 from unityvideo_jax.train.faults import FaultHook, TrainingStopped

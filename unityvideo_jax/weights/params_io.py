@@ -86,7 +86,7 @@ def load_params(directory, abstract_state=None, shardings=None, *, item: str = P
         if item not in items:
             raise ValueError(
                 f"checkpoint {directory} (step {step}) has no {item!r} item, only {sorted(items)}; "
-                "drop --ema or pass another checkpoint"
+                "pass a checkpoint that has it (a training run saves 'ema'; a converted one has only 'params')"
             )
         if abstract_state is None:
             metadata = items[item]
