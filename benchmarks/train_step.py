@@ -1,7 +1,10 @@
 """Training throughput on this machine: steps/s, tokens/s, model TFLOP/s and the share of wall time
 spent outside the compiled step (data, logging, checkpointing).
 
-    python benchmarks/train_step.py [--configs tiny,small] [--steps 60] [--data records|memory]
+Steps/s are steady-state: the difference of two resumed runs, so neither the step's compilation
+nor the last checkpoint counts (before 2026-12-03 they did, which understated small models).
+
+    python benchmarks/train_step.py [--configs tiny,small,demo] [--steps 60] [--data records|memory]
 
 `records` trains from a UniSynth ArrayRecord set written first (what the demo does); `memory`
 renders UniSynth clips on the fly (no files, slower data).
@@ -23,17 +26,20 @@ from unityvideo_jax.data.input.iterator import make_iterator  # noqa: E402
 from unityvideo_jax.model.dit.summary import parameter_counts  # noqa: E402
 from unityvideo_jax.train.loop import train  # noqa: E402
 
+# name -> (config, model overrides); "demo" is `unityvideo demo`'s model and recipe as shipped
 SIZES = {
-    "tiny": {},
-    "small": dict(dim=128, ffn_dim=512, num_heads=4, num_layers=4),
+    "tiny": ("tiny_paper", {}),
+    "small": ("tiny_paper", dict(dim=128, ffn_dim=512, num_heads=4, num_layers=4)),
+    "demo": ("demo", {}),
 }
 
 
 def run(name: str, steps: int, data: str, workdir: str) -> dict:
-    config = get_config("tiny_paper")
-    config.model.update(**SIZES[name])
+    config_name, overrides = SIZES[name]
+    config = get_config(config_name)
+    config.model.update(**overrides)
     config.parallel.devices = 1
-    config.train.update(steps=steps, log_every=20, checkpoint_every=steps // 2)
+    config.train.update(steps=steps, log_every=20, checkpoint_every=10**9)  # saves only at the ends
     if data == "records":
         from unityvideo_jax.data.records.unisynth_tfds import UniSynthConfig, build
 
@@ -41,18 +47,25 @@ def run(name: str, steps: int, data: str, workdir: str) -> dict:
         builder = build(os.path.join(workdir, "data"), UniSynthConfig(
             name="bench", frames=d.frames, height=d.height, width=d.width, clips_per_family=32))
         config.data.path = str(builder.data_path)
-    # the first run compiles; measure a second, resumed run of the same length
-    train(config, os.path.join(workdir, name), lambda c, s: make_iterator(c, start_step=s), progress=False)
-    config.train.steps = 2 * steps
-    summary = train(config, os.path.join(workdir, name), lambda c, s: make_iterator(c, start_step=s), progress=False)
+    # Every train() call compiles its step and saves at its end: two resumed runs of `steps` and
+    # 3 x `steps` steps differ by 2 x `steps` steady steps, which is what is timed.
+    run_dir, make = os.path.join(workdir, name), lambda c, s: make_iterator(c, start_step=s)
+    train(config, run_dir, make, progress=False)
+    walls = []
+    for length in (steps, 3 * steps):
+        config.train.steps += length
+        summary = train(config, run_dir, make, progress=False)
+        walls.append(summary.wall_seconds)
+    rate = 2 * steps / (walls[1] - walls[0])
+    scale = rate / summary.steps_per_second
     return dict(config=name, params=sum(parameter_counts(config.model).values()), batch=config.data.global_batch,
-                steps_s=summary.steps_per_second, tokens_s=summary.tokens_per_second,
-                tflops=summary.tflops_per_device, outside=summary.outside_seconds / summary.wall_seconds)
+                steps_s=rate, tokens_s=summary.tokens_per_second * scale, tflops=summary.tflops_per_device * scale,
+                outside=summary.outside_seconds / summary.wall_seconds)
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--configs", default="tiny,small")
+    p.add_argument("--configs", default="tiny,small,demo")
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--data", default="records", choices=("records", "memory"))
     args = p.parse_args()

@@ -40,6 +40,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     m.dtype = "float32"  # compute dtype; bfloat16 on TPU
     m.param_dtype = "float32"  # master weights stay fp32
     m.remat_policy = "none"  # see unityvideo_jax/model/dit/remat.py for the names
+    # One compiled layer scanned num_layers times (compile time independent of depth), or False: a
+    # Python loop, faster for a few small layers on CPU (no stacked residual buffers; BENCHMARKS.md)
+    m.scan_layers = True
     m.attention = "xla"  # kernel by name, see unityvideo_jax/attention/kernels.py
     m.attention_chunk = 0  # >0: queries in chunks of this many tokens (bounds memory)
 

@@ -14,6 +14,7 @@ from einops import rearrange
 from flax import nnx
 
 from unityvideo_jax.model.dit.layers import FP32, dense
+from unityvideo_jax.model.dit.projection import project
 from unityvideo_jax.model.dit.spec import DiTSpec
 from unityvideo_jax.parallel.logical import partitioned
 
@@ -86,10 +87,10 @@ class PatchEmbedding(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         pt, ph, pw = self.spec.patch_size
         # f h w index the patch grid, p q r the position inside a patch (the kernel's leading axes).
-        x = rearrange(x, "b (f p) (h q) (w r) c -> b f p h q w r c", p=pt, q=ph, r=pw)
+        x = rearrange(x, "b (f p) (h q) (w r) c -> b f h w (p q r c)", p=pt, q=ph, r=pw)
         dtype = self.spec.compute_dtype
-        out = jnp.einsum("bfphqwrc,pqrcd->bfhwd", x.astype(dtype), self.kernel[...].astype(dtype))
-        return out + self.bias[...].astype(dtype)
+        kernel = rearrange(self.kernel[...], "p q r c d -> (p q r c) d")
+        return project(x.astype(dtype), kernel.astype(dtype)) + self.bias[...].astype(dtype)
 
 
 def unpatchify(tokens: jax.Array, grid: tuple[int, int, int], patch: tuple[int, int, int]) -> jax.Array:

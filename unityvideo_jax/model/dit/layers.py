@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from unityvideo_jax.model.dit.projection import project
 from unityvideo_jax.model.dit.spec import DiTSpec
 from unityvideo_jax.parallel.logical import partitioned
 
@@ -26,10 +27,10 @@ def dense(
     rngs: nnx.Rngs,
     zero: bool = False,
     dtype=None,
-) -> nnx.Linear:
+) -> Dense:
     """A Linear whose kernel is [in, out] (the transpose of PyTorch's) with logical axes `names`."""
     kernel_init = nnx.initializers.zeros_init() if zero else nnx.initializers.lecun_normal()
-    return nnx.Linear(
+    return Dense(
         in_features,
         out_features,
         kernel_init=partitioned(kernel_init, names),
@@ -38,6 +39,14 @@ def dense(
         param_dtype=spec.weight_dtype,
         rngs=rngs,
     )
+
+
+class Dense(nnx.Linear):
+    """nnx.Linear (the same parameters under the same names) whose matmul is `project`."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = project(x.astype(self.dtype), self.kernel[...].astype(self.dtype))
+        return y if self.bias is None else y + self.bias[...].astype(self.dtype)
 
 
 def layer_norm(x: jax.Array, eps: float) -> jax.Array:

@@ -40,6 +40,7 @@ class DiTSpec:
     dtype: str
     param_dtype: str
     remat_policy: str
+    scan_layers: bool
     attention: str
     attention_chunk: int
 
@@ -67,6 +68,7 @@ def from_config(model_config) -> DiTSpec:
         return model_config
     values = dict(model_config)
     values.setdefault("two_stream", True)
+    values.setdefault("scan_layers", True)  # configs saved before the option scanned
     values["patch_size"] = tuple(int(p) for p in values["patch_size"])
     fields = {f.name for f in dataclasses.fields(DiTSpec)}
     unknown = sorted(set(values) - fields)

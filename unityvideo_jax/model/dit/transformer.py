@@ -136,6 +136,12 @@ class UnityDiT(nnx.Module):
 
         if policy_name != "none":
             body = nnx.remat(body, policy=get_policy(policy_name), prevent_cse=False)
+        if not self.spec.scan_layers:
+            # the parameters stay stacked (one checkpoint layout either way); each layer takes its slice
+            graphdef, stacked = nnx.split(self.blocks)
+            for i in range(self.spec.num_layers):
+                x = body(x, nnx.merge(graphdef, jax.tree.map(lambda a: a[i], stacked)), context, mod, *rope)
+            return x
         scan = nnx.scan(body, in_axes=(nnx.Carry, 0, None, None, None, None), out_axes=nnx.Carry)
         return scan(x, self.blocks, context, mod, *rope)
 
