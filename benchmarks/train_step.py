@@ -64,6 +64,10 @@ def run(name: str, steps: int, data: str, workdir: str) -> dict:
 
 
 def main():
+    # Every train() call compiles its step; a persistent cache makes the resumed runs load it instead,
+    # so compile-time jitter does not enter the difference of two runs.
+    jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="jax_cache_"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     p = argparse.ArgumentParser()
     p.add_argument("--configs", default="tiny,small,demo")
     p.add_argument("--steps", type=int, default=60)
