@@ -185,11 +185,7 @@ def _train(argv: list[str]) -> int:
     from unityvideo_jax.parallel.batch import host_shard
     from unityvideo_jax.train.loop import TrainingStopped, train
 
-    config = fv.config
-    with config.unlocked():
-        for flag, key in WEIGHT_FLAGS.items():
-            if fv[flag[2:]].value is not None:
-                config.data[key] = fv[flag[2:]].value
+    config = _weights_into(fv.config, argparse.Namespace(**{key: fv[flag[2:]].value for flag, key in WEIGHT_FLAGS.items()}))
     shard = host_shard(config)  # the rows of each global batch this host's devices hold
     try:
         summary = train(config, fv.workdir, lambda c, start: make_iterator(c, start_step=start, **shard),

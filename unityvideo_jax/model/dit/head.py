@@ -47,7 +47,6 @@ class OutputHead(nnx.Module):
             return project(h, kernel.astype(dtype)) + bias.astype(dtype)
         # Every table's projection in one plain matmul, then each sample's own: a few times the head's
         # FLOPs (tiny), but no per-sample gathered kernels, whose batched backward ran ~10x slower on CPU.
-        tables = kernel.shape[0]
-        out = project(h, rearrange(kernel, "k d o -> d (k o)").astype(dtype)) + rearrange(bias, "k o -> (k o)").astype(dtype)
-        out = rearrange(out, "b n (k o) -> b n k o", k=tables)
+        every = project(h, rearrange(kernel, "k d o -> d (k o)").astype(dtype))
+        out = rearrange(every + rearrange(bias, "k o -> (k o)").astype(dtype), "b n (k o) -> b n k o", k=kernel.shape[0])
         return jnp.take_along_axis(out, modality[:, None, None, None], axis=2)[:, :, 0]
