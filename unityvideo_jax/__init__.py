@@ -5,9 +5,15 @@
     v_rgb, v_aux = model(rgb, aux, t_rgb, t_aux, text, aux_text, modality)
 
 The names below load on first use, so `from unityvideo_jax import modalities` stays light (no jax or flax).
+Importing the package sets glibc's malloc so that XLA:CPU reuses its scratch memory between calls
+(`unityvideo_jax.host_memory`; a no-op beside an accelerator, `UNITYVIDEO_HOST_MALLOC=default` opts out).
 """
 
 import importlib
+
+from unityvideo_jax import host_memory
+
+host_memory.configure()
 
 _LAZY = {"UnityDiT": "unityvideo_jax.model.dit.transformer", "get_config": "unityvideo_jax.config"}
 
