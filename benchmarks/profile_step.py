@@ -159,6 +159,8 @@ def main():
     p.add_argument("--attention", default="xla")
     p.add_argument("--remat", default="none")
     p.add_argument("--dump", default=None, help="also write the optimized HLO to this folder")
+    p.add_argument("--top", type=int, default=0, help="also list the N ops that take the most time")
+    p.add_argument("--top-class", default="", help="only ops whose class contains this text (e.g. elementwise)")
     args = p.parse_args()
 
     config = model_config(args)
@@ -207,6 +209,14 @@ def main():
         part = sum(s for (d, _), s in table.items() if d == direction)
         print(f"| {direction} | all | {part * 1e3:.1f} | {part / total:.0%} |")
     print(f"(other events on the XLA threads: {unknown / args.repeats * 1e3:.1f} ms a step)")
+    if args.top:
+        print(f"\n| op | class | JAX name | ms per step |\n|---|---|---|---|")
+        known = sorted(((sec, name) for name, sec in times.items() if name in hlo
+                        and (not args.top_class or args.top_class in op_class(*hlo[name]))), reverse=True)
+        for sec, name in known[:args.top]:
+            opcode, op_name, inside = hlo[name]
+            short = op_name.replace("jit(loss)/", "")[-90:]
+            print(f"| {name} | {op_class(opcode, op_name, inside)} | {short} | {sec / args.repeats * 1e3:.2f} |")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Attention kernels by name (`config.model.attention`): xla, chunked, splash.
+"""Attention kernels by name (`config.model.attention`): xla, flash, chunked, splash.
 
 Every kernel takes q (B, Lq, N, D), k and v (B, Lk, N, D) and returns (B, Lq, N, D) (xla.py says how
 padding and precision are handled). Where the active parallelism rules shard the token sequence,
@@ -14,6 +14,7 @@ from typing import Callable
 import jax
 
 from unityvideo_jax.attention.context import sequence_parallel
+from unityvideo_jax.attention.flash import flash_attention
 from unityvideo_jax.attention.xla import chunked_attention, xla_attention
 
 
@@ -26,6 +27,7 @@ def splash_attention(q, k, v, kv_valid=None):
 
 KERNELS: dict[str, Callable[..., jax.Array]] = {
     "xla": xla_attention,
+    "flash": flash_attention,  # the written (flash-style) backward: attention/flash.py
     "chunked": chunked_attention,
     "splash": splash_attention,
 }
