@@ -43,7 +43,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     # One compiled layer scanned num_layers times (compile time independent of depth), or False: a
     # Python loop, faster for a few small layers on CPU (no stacked residual buffers; BENCHMARKS.md)
     m.scan_layers = True
-    m.attention = "xla"  # kernel by name, see unityvideo_jax/attention/kernels.py
+    m.attention = "xla"  # kernel by name (xla, flash, chunked, splash), see unityvideo_jax/attention/kernels.py
     m.attention_chunk = 0  # >0: queries in chunks of this many tokens (bounds memory)
 
     d = config.data = ml_collections.ConfigDict()
