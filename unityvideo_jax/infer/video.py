@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from unityvideo_jax.weights.file_modes import match_umask
+
 
 def _atomic(path: str | Path, write) -> Path:
     """Write through a temporary file in the same folder, renamed into place when complete."""
@@ -18,6 +20,7 @@ def _atomic(path: str | Path, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        match_umask(tmp)  # mkstemp made it 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -22,6 +22,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from unityvideo_jax.weights.file_modes import match_umask
 from unityvideo_jax.weights.tree import flatten, unflatten
 
 PARAMS_ITEM = "params"
@@ -50,6 +51,7 @@ def save_params(directory, model_or_params, config, *, ema=None) -> Path:
         with _quiet(), ocp.CheckpointManager(staging, options=options) as manager:
             manager.save(FIRST_STEP, args=ocp.args.Composite(**items))
             manager.wait_until_finished()
+        match_umask(staging, directory=True)
         os.rename(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

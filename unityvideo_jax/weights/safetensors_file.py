@@ -27,6 +27,8 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 
+from unityvideo_jax.weights.file_modes import match_umask
+
 DTYPES = {
     "BOOL": np.dtype(np.bool_),
     "U8": np.dtype(np.uint8),
@@ -286,6 +288,7 @@ def write_safetensors(
                 _write_tensor(out, name, produce(name), specs[name])
             out.flush()
             os.fsync(out.fileno())
+        match_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -207,6 +207,10 @@ def test_jit_and_bfloat16_compute_run(rng):
         (lambda x: {"rgb": x["rgb"][..., :4], "aux": x["aux"][..., :4]}, r"rgb has 4 channels: the config expects in_channels=12"),
         (lambda x: {"t_aux": x["t_aux"][:1]}, r"t_aux has shape \(1,\): expected \(2,\)"),
         (lambda x: {"aux_text": x["aux_text"][:, :3]}, r"aux_text has 3 tokens but text has 5"),
+        # the single-stream call with arguments of the aux stream it does not have
+        (lambda x: {"aux": None, "aux_text": None, "modality": None},
+         r"aux is None \(the single-stream call\) but t_aux was given .* leave t_aux as None"),
+        (lambda x: {"aux": None}, r"but t_aux, aux_text, modality were given"),
     ],
 )
 def test_bad_input_names_the_input_and_the_fix(change, message, rng):

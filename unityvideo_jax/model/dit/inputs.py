@@ -29,6 +29,13 @@ def check(spec: DiTSpec, rgb, aux, t_rgb, t_aux, text, aux_text, modality) -> tu
     _check_time("t_rgb", t_rgb, b, grid[0])
     _check_text("text", text, b, spec)
     if aux is None:
+        given = [name for name, value in (("t_aux", t_aux), ("aux_text", aux_text), ("modality", modality))
+                 if value is not None]
+        if given:
+            raise ValueError(
+                f"aux is None (the single-stream call) but {', '.join(given)} {'was' if len(given) == 1 else 'were'} "
+                f"given for the aux stream: pass aux (B, F, H, W, C) latents too, or leave {', '.join(given)} as None"
+            )
         return grid
     if not spec.two_stream:
         raise ValueError("aux was given but config.model.two_stream is False: pass aux=None or use a two-stream config")
