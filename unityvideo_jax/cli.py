@@ -193,6 +193,12 @@ def _train(argv: list[str]) -> int:
     except TrainingStopped as err:
         print(f"unityvideo train: stopped: {err}", file=sys.stderr)
         return 1
+    if summary.preempted:
+        from unityvideo_jax.train.preemption import PREEMPTED_EXIT
+
+        print(f"unityvideo train: preempted at step {int(summary.state.step)}; the checkpoint is saved in "
+              f"{fv.workdir}: run the same command to resume (exit code {PREEMPTED_EXIT})", file=sys.stderr)
+        return PREEMPTED_EXIT
     print(f"done: step {int(summary.state.step)} in {fv.workdir}; {summary.steps_per_second:.2f} steps/s, "
           f"{summary.tokens_per_second:,.0f} tokens/s, {summary.tflops_per_device:.3f} TFLOP/s per device, "
           f"{summary.outside_seconds / max(summary.wall_seconds, 1e-9):.1%} of the time outside the step")

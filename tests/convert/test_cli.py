@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -109,3 +111,23 @@ def test_help_lists_the_verbs(capsys):
     assert main(["--help"]) == 0
     usage = capsys.readouterr().out
     assert "convert" in usage and "export" in usage
+
+
+def test_export_falls_back_past_a_damaged_latest_step(tmp_path, capsys):
+    config = get_config("tiny_release")
+    params = nnx.to_pure_dict(nnx.state(randomize(UnityDiT(config.model, rngs=nnx.Rngs(0)), seed=1), nnx.Param))
+    params_io.save_params(tmp_path / "ckpt", params, config)
+    (tmp_path / "ckpt" / "500").mkdir()  # a later save cut short: junk where its items should be
+    (tmp_path / "ckpt" / "500" / "params").write_text("not an array")
+    out = tmp_path / "out.safetensors"
+    assert main(["export", "--format", "release", "--checkpoint", str(tmp_path / "ckpt"), "--output", str(out),
+                 "--dtype", "float32"]) == 0
+    assert "step 500" in capsys.readouterr().out
+    np.testing.assert_array_equal(load_file(str(out))["flow_in.weight"].numpy(), np.asarray(params["flow_in"]["kernel"]).T)
+
+    shutil.rmtree(tmp_path / "ckpt" / "0")  # now nothing readable is left
+    code = main(["export", "--format", "release", "--checkpoint", str(tmp_path / "ckpt"),
+                 "--output", str(tmp_path / "again.safetensors")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no step of checkpoint" in err and "Traceback" not in err
+    assert not (tmp_path / "again.safetensors").exists()

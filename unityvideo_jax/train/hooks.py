@@ -30,6 +30,7 @@ class Run:
     metrics: dict | None = None  # the last step's metrics, still on device
     work: StepWork = dataclasses.field(default_factory=StepWork)  # tokens and FLOPs of a step, from the first batch
     waited: float = 0.0  # seconds hooks spent waiting on the device (not host work)
+    preempted: bool = False  # the run stopped early on a preemption notice (preemption.py)
 
     def at(self, done: int, every: int) -> bool:
         """True every `every` steps and at the last step: where windows close and saves happen."""

@@ -35,6 +35,7 @@ from unityvideo_jax.train.faults import FaultHook, TrainingStopped
 from unityvideo_jax.train.hooks import Hook, Run
 from unityvideo_jax.train.metrics import MetricsWriter
 from unityvideo_jax.train.optimizer import make_optimizer
+from unityvideo_jax.train.preemption import PreemptionHook
 from unityvideo_jax.train.profiling import ProfileHook
 from unityvideo_jax.train.reporting import MetricsHook
 from unityvideo_jax.train.runner import RunSummary, StepRunner
@@ -116,6 +117,7 @@ def _hooks(config, workdir: str, mngr, writer, *, progress: bool, profile: bool,
         hooks.append(DataTraceHook(os.path.join(workdir, "data_trace.jsonl")))
     if time_budget_s is not None:
         hooks.append(TimeBudgetHook(time_budget_s))
+    hooks.append(PreemptionHook())
     return hooks + [
         MetricsHook(writer, every=train_cfg.log_every, progress=progress, open_ended=bool(time_budget_s)),
         FaultHook(every=train_cfg.log_every, limit=train_cfg.max_consecutive_bad_steps),

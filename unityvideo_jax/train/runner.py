@@ -27,6 +27,7 @@ class RunSummary:
     tokens_per_second: float
     tflops_per_device: float
     compilations: int
+    preempted: bool = False  # stopped early on a preemption notice, with a checkpoint of the last step
 
 
 class StepRunner:
@@ -90,4 +91,4 @@ class StepRunner:
         rate = steps_run / max(wall, 1e-9)
         rates = run.work.rates(rate)
         return RunSummary(run.state, steps_run, wall, self.outside, rate, rates["tokens_per_second"],
-                          rates["tflops_per_device"], self.step_fn._cache_size())
+                          rates["tflops_per_device"], self.step_fn._cache_size(), run.preempted)

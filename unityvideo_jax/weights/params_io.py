@@ -60,46 +60,85 @@ def save_params(directory, model_or_params, config, *, ema=None) -> Path:
 
 
 def load_config(directory) -> ml_collections.ConfigDict:
-    """The config saved with the checkpoint at `directory`."""
-    manager, step = _open(directory)
-    with manager, _quiet():
+    """The config saved with the newest readable checkpoint step at `directory`."""
+    def read(manager, step):
         restored = manager.restore(step, args=ocp.args.Composite(**{CONFIG_ITEM: ocp.args.JsonRestore()}))
-    return ml_collections.ConfigDict(restored[CONFIG_ITEM])
+        return ml_collections.ConfigDict(restored[CONFIG_ITEM])
+
+    return _newest_readable(directory, read)
 
 
 def has_item(directory, item: str) -> bool:
-    """Whether the latest step at `directory` holds `item` (e.g. EMA_ITEM)."""
-    manager, step = _open(directory)
-    with manager, _quiet():
-        return item in manager.item_metadata(step)
+    """Whether the newest readable step at `directory` holds `item` (e.g. EMA_ITEM)."""
+    return _newest_readable(directory, lambda manager, step: item in _items(manager, step))
 
 
 def load_params(directory, abstract_state=None, shardings=None, *, item: str = PARAMS_ITEM) -> dict:
-    """The `item` tree ("params" or "ema") of the latest step at `directory`, as nested dicts of jax arrays.
+    """The `item` tree ("params" or "ema") of the newest readable step at `directory`, as nested dicts
+    of jax arrays.
 
     abstract_state: the tree to restore into (e.g. nnx.state of an abstract model, or a pure dict
     of jax.ShapeDtypeStruct, dtypes cast on the way); None takes shapes and dtypes from the
     checkpoint. shardings: a matching tree of jax Shardings; None puts everything on the host's
     first CPU device, where `np.asarray` of a leaf is free.
     """
-    manager, step = _open(directory)
-    with manager, _quiet():
-        items = manager.item_metadata(step)
+    def read(manager, step):
+        items = _items(manager, step)
         if item not in items:
-            raise ValueError(
+            raise MissingItem(
                 f"checkpoint {directory} (step {step}) has no {item!r} item, only {sorted(items)}; "
                 "pass a checkpoint that has it (a training run saves 'ema'; a converted one has only 'params')"
             )
-        if abstract_state is None:
+        abstract = abstract_state
+        if abstract is None:
             metadata = items[item]
             tree = metadata.tree if hasattr(metadata, "tree") else metadata
-            abstract_state = jax.tree.map(lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype), tree)
-        target = _with_shardings(_pure(abstract_state), shardings)
+            abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype), tree)
+        target = _with_shardings(_pure(abstract), shardings)
         restored = manager.restore(step, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(target)}))
-    return restored[item]
+        return restored[item]
+
+    return _newest_readable(directory, read)
+
+
+class MissingItem(ValueError):
+    """A readable step without the asked-for item: the caller's mistake, not damage (no fallback)."""
+
+
+def _items(manager, step) -> dict:
+    """{item: metadata} of a step; a step without readable parameters is damaged (every save has them)."""
+    items = dict(manager.item_metadata(step))
+    if items.get(PARAMS_ITEM) is None:
+        raise ValueError(f"step {step} has no readable {PARAMS_ITEM!r} item")
+    return {k: v for k, v in items.items() if v is not None or k == CONFIG_ITEM}
+
+
+def _newest_readable(directory, read):
+    """read(manager, step) of the newest step it succeeds on. A step that fails to read (a damaged or
+    half-written folder) is reported once and the one before is tried; none readable is a ValueError."""
+    manager, steps = _open(directory)
+    failures = []
+    with manager, _quiet():
+        for step in steps:
+            try:
+                value = read(manager, step)
+            except MissingItem:
+                raise
+            except Exception as err:  # noqa: BLE001  any failure to read a step means: try the one before
+                failures.append(f"step {step}: {type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}")
+                continue
+            if failures:
+                print(f"warning: checkpoint {Path(directory).absolute()}: {'; '.join(failures)}; "
+                      f"using step {step}, the newest readable one")
+            return value
+    raise ValueError(
+        f"no step of checkpoint {Path(directory).absolute()} can be read ({'; '.join(failures)}): the folder is "
+        "damaged; pass another checkpoint, or re-run `unityvideo convert` / training to write it again"
+    )
 
 
 def _open(directory):
+    """(read-only manager, its steps newest first)."""
     directory = Path(directory).absolute()
     if not directory.is_dir():
         raise ValueError(f"checkpoint directory {directory} does not exist; pass the output of `unityvideo convert`")
@@ -111,11 +150,11 @@ def _open(directory):
     with _quiet():
         options = ocp.CheckpointManagerOptions(read_only=True)
         manager = ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
-    step = manager.latest_step()
-    if step is None:
+    steps = sorted(manager.all_steps(), reverse=True)
+    if not steps:
         manager.close()
         raise ValueError(f"{directory} holds no Orbax checkpoint steps; pass the output of `unityvideo convert` or a training run")
-    return manager, step
+    return manager, steps
 
 
 def _pure(tree) -> dict:
