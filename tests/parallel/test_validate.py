@@ -45,7 +45,9 @@ def test_more_context_devices_than_tokens_per_frame_are_refused():
 def test_a_batch_the_batch_axes_do_not_divide_is_refused():
     config = _config(preset="fsdp", fsdp=8, context=1)
     config.data.global_batch = 12
-    with pytest.raises(ValueError, match=r"global_batch=12 cannot be split 8 ways over mesh axes \('data', 'fsdp'\)"):
+    with pytest.raises(ValueError, match=r"global_batch=12 cannot be split 8 ways over mesh axes \('data', 'fsdp'\)"
+                                         r".*a global batch of 8 or 16 would split; \[1, 2, 3, 4, 6, 12\] are the "
+                                         r"data-parallel sizes 12 splits into"):
         validate(config, _mesh(config))
 
 

@@ -31,11 +31,26 @@ def validate(config, mesh: Mesh) -> None:
         axes = mesh_axes_of(rules, logical)
         ways = _ways(mesh, axes)
         if size % ways:
+            hint = ""
+            if logical == "activation_batch":  # a resume on another slice keeps its batch: say what would fit
+                hint = (f" (a global batch of {nearest_multiples(size, ways)} would split; {divisors(size)} "
+                        f"{'are' if len(divisors(size)) > 1 else 'is'} the data-parallel sizes {size} splits into)")
             raise ValueError(
                 f"{key}={size} cannot be split {ways} ways over mesh axes {axes} (preset {preset!r}): "
-                f"choose mesh sizes whose product divides {size}, or another preset"
+                f"choose mesh sizes whose product divides {size}, or another preset{hint}"
             )
     _check_sequence(config, mesh, rules)
+
+
+def divisors(size: int) -> list[int]:
+    """The ways `size` splits evenly (1 and itself included)."""
+    return [d for d in range(1, size + 1) if size % d == 0]
+
+
+def nearest_multiples(size: int, ways: int) -> str:
+    """The multiples of `ways` next to `size`, e.g. "8 or 12" for 10 split 4 ways."""
+    below, above = (size // ways) * ways, (size // ways + 1) * ways
+    return f"{below} or {above}" if below else str(above)
 
 
 def _check_sequence(config, mesh: Mesh, rules) -> None:

@@ -181,6 +181,33 @@ def test_restored_state_reproduces_the_next_batches():
     np.testing.assert_array_equal(sample_ids(later), sample_ids(expected[0]))
 
 
+@pytest.mark.parametrize("saved_on,restored_on", [(1, 2), (2, 1), (2, 4)])
+def test_a_state_saved_on_some_hosts_restores_on_any_other_count(saved_on, restored_on):
+    """Elastic resume: the saved data position is a global step, so after a restore on another number
+    of hosts their slices of every later global batch are exactly the uninterrupted run's samples."""
+    config = small_config(batch=8)
+    whole = take(iterate_sources(config, fake_sources(size=10), process_index=0, process_count=1), 7)
+    saver = iterate_sources(config, fake_sources(size=10), process_index=0, process_count=saved_on)
+    for _ in range(3):
+        next(saver)
+    state = json.loads(json.dumps(saver.get_state()))  # what the checkpoint's JSON item holds
+    saver.close()
+    parts = []
+    for host in range(restored_on):
+        restored = iterate_sources(config, fake_sources(size=10), process_index=host, process_count=restored_on)
+        restored.set_state(state)
+        parts.append(take(restored, 4))
+    for step in range(4):
+        for key in KEYS:
+            np.testing.assert_array_equal(np.concatenate([p[step][key] for p in parts]), whole[3 + step][key])
+
+
+def test_a_host_count_that_does_not_divide_the_batch_names_batches_that_would():
+    with pytest.raises(ValueError, match=r"global_batch=8 is not divisible by the 3 hosts.*a global batch of 6 or 9 "
+                                         r"would divide.*run it on a host count that divides 8"):
+        iterate_sources(small_config(batch=8), fake_sources(), process_index=0, process_count=3)
+
+
 def test_each_epoch_is_a_new_permutation_of_every_source():
     config = small_config(batch=8)
     batches = take(iterate_sources(config, fake_sources(size=10), process_index=0, process_count=1), 10)
