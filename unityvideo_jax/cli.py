@@ -183,7 +183,7 @@ def _train(argv: list[str]) -> int:
     flags.FLAGS.mark_as_parsed()  # Grain's worker processes read absl flags
     from unityvideo_jax.data.input.iterator import make_iterator
     from unityvideo_jax.parallel.batch import host_shard
-    from unityvideo_jax.train.loop import TrainingStopped, train
+    from unityvideo_jax.train.loop import StorageFull, TrainingStopped, train
 
     config = _weights_into(fv.config, argparse.Namespace(**{key: fv[flag[2:]].value for flag, key in WEIGHT_FLAGS.items()}))
     shard = host_shard(config)  # the rows of each global batch this host's devices hold
@@ -193,6 +193,9 @@ def _train(argv: list[str]) -> int:
     except TrainingStopped as err:
         print(f"unityvideo train: stopped: {err}", file=sys.stderr)
         return 1
+    except StorageFull as err:
+        print(f"unityvideo train: error: {err}", file=sys.stderr)
+        return 2
     if summary.preempted:
         from unityvideo_jax.train.preemption import PREEMPTED_EXIT
 

@@ -39,10 +39,11 @@ from unityvideo_jax.train.preemption import PreemptionHook
 from unityvideo_jax.train.profiling import ProfileHook
 from unityvideo_jax.train.reporting import MetricsHook
 from unityvideo_jax.train.runner import RunSummary, StepRunner
+from unityvideo_jax.train.storage import StorageFull, storage_errors
 from unityvideo_jax.train.state import create_state
 from unityvideo_jax.train.step import make_train_step
 
-__all__ = ["RunSummary", "TrainingStopped", "sharded_state", "train"]
+__all__ = ["RunSummary", "StorageFull", "TrainingStopped", "sharded_state", "train"]
 
 
 def sharded_state(config, mesh, rules, optimizer):
@@ -88,8 +89,10 @@ def train(config, workdir: str, make_iterator: Callable, *, progress: bool = Tru
                           out_shardings=(shardings, None))
         hooks = _hooks(config, workdir, mngr, writer, progress=progress, profile=profile,
                        record_batches=record_batches, time_budget_s=time_budget_s)
-        summary = StepRunner(step_fn, constants, lambda local: to_global(local, mesh, rules), hooks).run(run)
-    mngr.wait_until_finished()
+        with storage_errors(workdir, mngr.latest_step):
+            summary = StepRunner(step_fn, constants, lambda local: to_global(local, mesh, rules), hooks).run(run)
+    with storage_errors(workdir, mngr.latest_step):
+        mngr.wait_until_finished()
     mngr.close()
     writer.close()
     return summary
