@@ -10,8 +10,8 @@ into `StorageFull` naming the folder and what to do.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
 import errno
+from typing import Callable
 
 FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is exceeded",
         errno.EFBIG: "a file grew past the size limit"}
