@@ -4,7 +4,8 @@
 
 Multi-process when JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID are set (as the
 CLI does, through parallel/distributed.py). The run stops at RESUME_AT with a checkpoint, and a
-second `train` call restores it on every host and goes on to STEPS. Process 0 writes the final
+second `train` call restores it on every host and goes on to STEPS. RESUME_AT 0: only the second
+call, resuming whatever checkpoint WORKDIR holds (one written by another number of processes). Process 0 writes the final
 parameters, gathered from all hosts, to OUT.npz.
 """
 
@@ -67,10 +68,10 @@ def main(workdir: str, out: str, steps: int, resume_at: int) -> None:
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     config = tiny_config()
-    config.train.checkpoint_every = resume_at
+    config.train.checkpoint_every = resume_at if resume_at > 0 else 1000
     shard = host_shard(config)
     rows = lambda c, start: HostRows(c, **shard)  # noqa: E731
-    for stop in (resume_at, steps):
+    for stop in ((resume_at, steps) if resume_at > 0 else (steps,)):
         config.train.steps = stop
         state = train(config, workdir, rows, progress=False).state
     params = multihost_utils.process_allgather(state.params, tiled=True)
