@@ -73,7 +73,11 @@ def main(workdir: str, out: str, steps: int, resume_at: int) -> None:
     rows = lambda c, start: HostRows(c, **shard)  # noqa: E731
     for stop in ((resume_at, steps) if resume_at > 0 else (steps,)):
         config.train.steps = stop
-        state = train(config, workdir, rows, progress=False).state
+        summary = train(config, workdir, rows, progress=False)
+        state = summary.state
+    if summary.preempted:  # what `unityvideo train` does on a preemption notice
+        print(f"preempted at step {int(state.step)}", flush=True)
+        sys.exit(75)
     params = multihost_utils.process_allgather(state.params, tiled=True)
     print(f"processes {jax.process_count()}, devices {jax.device_count()}, rows {shard}, step {int(state.step)}")
     if jax.process_index() == 0:

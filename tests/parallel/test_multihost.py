@@ -32,11 +32,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _host(index: int, address: str, workdir, out, resume_at: int = 2):
+def _host(index: int, address: str, workdir, out, resume_at: int = 2, steps: int = 3):
     env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2",
                JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(index),
                UNITYVIDEO_TEST_CACHE=jax.config.jax_compilation_cache_dir or "")
-    return subprocess.Popen([sys.executable, WORKER, str(workdir), str(out), "3", str(resume_at)], env=env, cwd=ROOT,
+    return subprocess.Popen([sys.executable, WORKER, str(workdir), str(out), str(steps), str(resume_at)], env=env, cwd=ROOT,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -85,4 +85,37 @@ def test_a_one_process_checkpoint_resumes_on_two_processes(tmp_path):
     assert sorted(got.files) == sorted(want)
     worst = max(float(np.abs(got[k] - want[k]).max()) for k in want)
     print(f"one process -> two processes: max |param difference| = {worst:.3g}")
+    assert worst <= 5e-5, f"parameters differ by up to {worst}"
+
+
+def test_sigterm_on_one_host_stops_both_at_one_step_with_a_checkpoint(tmp_path):
+    """Preemption across hosts: SIGTERM reaches one process; JAX's preemption sync point stops both after
+    the same step, both save that step and exit 75; resumed, the run matches one process straight on."""
+    import signal
+    import time
+
+    run, address = tmp_path / "run", f"127.0.0.1:{_free_port()}"
+    hosts = [_host(i, address, run, tmp_path / "unused.npz", resume_at=0, steps=400) for i in range(2)]
+    metrics, deadline = run / "metrics.jsonl", time.time() + 600
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):  # a few steps done
+        assert all(h.poll() is None for h in hosts) and time.time() < deadline
+        time.sleep(0.05)
+    hosts[1].send_signal(signal.SIGTERM)
+    stops = []
+    for proc in hosts:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 75, out[-3000:]
+        stops.append(int(out.split("preempted at step ")[-1].split()[0]))
+    assert stops[0] == stops[1] and stops[0] < 400
+    assert sorted(os.listdir(run / "checkpoints")) == [str(stops[0])]
+
+    end = stops[0] + 2
+    address = f"127.0.0.1:{_free_port()}"
+    hosts = [_host(i, address, run, tmp_path / "resumed.npz", resume_at=0, steps=end) for i in range(2)]
+    want = _one_process_params(tmp_path / "single", steps=end)
+    for proc in hosts:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-3000:]
+    got = np.load(tmp_path / "resumed.npz")
+    worst = max(float(np.abs(got[k] - want[k]).max()) for k in want)
     assert worst <= 5e-5, f"parameters differ by up to {worst}"
