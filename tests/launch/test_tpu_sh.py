@@ -441,3 +441,26 @@ def test_shellcheck_passes():
 
 def test_script_is_executable():
     assert os.access(SCRIPT, os.X_OK)
+
+
+def test_the_readme_worked_example_runs_as_written(tpu):
+    """Every `launch/tpu.sh` line of launch/README.md's worked example, with its exports, under --dry-run:
+    each exits 0, and `train` passes a config that exists and only flags `unityvideo train` accepts."""
+    from unityvideo_jax.config import available
+
+    text = (ROOT / "launch" / "README.md").read_text()
+    block = text.split("## Worked example", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    env = {}
+    for line in block.splitlines():
+        if line.startswith("export "):
+            env.update(word.split("=", 1) for word in shlex.split(line[len("export "):]))
+    assert env.get("UV_CONFIG") in available(), env
+    commands = [shlex.split(line.split("#", 1)[0]) for line in block.splitlines() if line.startswith("launch/tpu.sh ")]
+    assert {cmd[1] for cmd in commands} >= {"create", "status", "setup", "train", "ssh", "delete"}
+    for cmd in commands:
+        result = tpu(*cmd[1:], "--dry-run", env=env)
+        assert result.rc == 0, (cmd, result.err)
+        if cmd[1] == "train":
+            extra = cmd[cmd.index("--") + 1:]
+            assert all(arg.startswith("--config.") or arg in ("--text-encoder-weights", "--vae-weights")
+                       for arg in extra if arg.startswith("--")), extra
