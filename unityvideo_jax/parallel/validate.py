@@ -34,7 +34,7 @@ def validate(config, mesh: Mesh) -> None:
             hint = ""
             if logical == "activation_batch":  # a resume on another slice keeps its batch: say what would fit
                 hint = (f" (a global batch of {nearest_multiples(size, ways)} would split; {divisors(size)} "
-                        f"{'are' if len(divisors(size)) > 1 else 'is'} the data-parallel sizes {size} splits into)")
+                        f"are the data-parallel sizes {size} splits into)")
             raise ValueError(
                 f"{key}={size} cannot be split {ways} ways over mesh axes {axes} (preset {preset!r}): "
                 f"choose mesh sizes whose product divides {size}, or another preset{hint}"

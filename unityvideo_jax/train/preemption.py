@@ -18,7 +18,7 @@ import jax
 
 from unityvideo_jax.train.hooks import Hook, Run
 
-PREEMPTED_EXIT = 75  # EX_TEMPFAIL: a temporary failure, retry (launch/tpu.sh re-runs on it)
+PREEMPTED_EXIT = 75  # EX_TEMPFAIL: a temporary failure; rerun the same command (launch/README.md)
 
 _requested = threading.Event()
 

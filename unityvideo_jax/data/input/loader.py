@@ -33,12 +33,12 @@ class SampleLoader:
         if not 0 <= host < hosts:
             raise ValueError(f"process_index={host} is outside 0..{hosts - 1}")
         if d.global_batch % hosts:
-            below, above = (d.global_batch // hosts) * hosts, (d.global_batch // hosts + 1) * hosts
-            fits = f"{below} or {above}" if below else str(above)
+            from unityvideo_jax.parallel.validate import nearest_multiples  # on error only: it brings flax
+
             raise ValueError(
                 f"config.data.global_batch={d.global_batch} is not divisible by the {hosts} hosts: each host "
-                f"takes an equal slice of every batch; a global batch of {fits} would divide (a resumed run "
-                f"keeps its batch: run it on a host count that divides {d.global_batch})"
+                f"takes an equal slice of every batch; a global batch of {nearest_multiples(d.global_batch, hosts)} "
+                f"would divide (a resumed run keeps its batch: run it on a host count that divides {d.global_batch})"
             )
         self.batch, self.host, self.mixer = d.global_batch // hosts, host, mixer
         self.sources = [sources[name] for name in mixer.sources]
