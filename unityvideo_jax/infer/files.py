@@ -10,6 +10,10 @@ import numpy as np
 from unityvideo_jax import modalities
 from unityvideo_jax.infer.pipeline import Pipeline
 from unityvideo_jax.infer.video import side_by_side, write_mp4
+from unityvideo_jax.storage import bucket
+from unityvideo_jax.storage.atomic import write_text
+from unityvideo_jax.storage.paths import as_path
+from unityvideo_jax.storage.staging import stage
 
 
 def read_input(path: str, config) -> np.ndarray:
@@ -17,6 +21,7 @@ def read_input(path: str, config) -> np.ndarray:
     from unityvideo_jax.data.ingest.video_reader import VideoError, read_video, sample_frames
 
     d = config.data
+    path = str(stage(path, what="--input"))  # a gs:// video is read from the local cache
     if not Path(path).is_file():
         raise FileNotFoundError(f"--input {path} does not exist")
     try:
@@ -36,12 +41,13 @@ def sample_to_files(pipeline: Pipeline, task: str, modality: str, output: str, *
     if task in ("estimate", "condition") and not input_path:
         what = "an RGB video" if task == "estimate" else f"a {name} visualisation video"
         raise ValueError(f"--task {task} needs --input: pass {what}")
+    output = as_path(output, "--output")
+    bucket.check(str(output.parent), write=True, what="--output")  # before the sampling, not after
     given = read_input(input_path, pipeline.config) if input_path else None
     steps, guidance, method = pipeline.sampling(steps, guidance, method)
     out = pipeline.run(task, name, prompt=prompt, video=given if task == "estimate" else None,
                        condition=given if task == "condition" else None, steps=steps, guidance=guidance,
                        seed=seed, method=method)
-    output = Path(output)
     stem = output.with_suffix("")
     files = {
         "side_by_side": str(write_mp4(output, side_by_side(out.rgb[0], out.aux[0]))),
@@ -50,5 +56,5 @@ def sample_to_files(pipeline: Pipeline, task: str, modality: str, output: str, *
     }
     record = dict(task=task, modality=name, prompt=prompt, input=input_path, seed=seed, steps=steps,
                   guidance=guidance, method=method, config=pipeline.config.name, files=files, timings=out.timings)
-    Path(f"{stem}.json").write_text(json.dumps(record, indent=2))
+    write_text(f"{stem}.json", json.dumps(record, indent=2))
     return record

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from unityvideo_jax.weights.file_modes import match_umask
+from unityvideo_jax.storage.atomic import atomic_output
+from unityvideo_jax.storage.paths import as_path
 
 
-def _atomic(path: str | Path, write) -> Path:
-    """Write through a temporary file in the same folder, renamed into place when complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        match_umask(tmp)  # mkstemp made it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+def _atomic(path, write):
+    """Write through a temporary file (same suffix: the writers pick the format by it) that becomes
+    `path` when complete: renamed locally, uploaded whole to a gs:// URL. Returns the path."""
+    with atomic_output(path) as tmp:
+        write(str(tmp))
+    return Path(path) if not str(path).startswith("gs://") else as_path(path)
 
 
 def write_mp4(path, frames: np.ndarray, fps: int = 8) -> Path:

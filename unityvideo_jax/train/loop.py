@@ -11,7 +11,6 @@ the hooks the step runner calls (runner.py; hooks.py says how they fit together)
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import jax
@@ -26,6 +25,9 @@ from unityvideo_jax.parallel.mesh import make_mesh
 from unityvideo_jax.parallel.rules import get_rules
 from unityvideo_jax.parallel.sharding import shardings_like_params, state_shardings
 from unityvideo_jax.parallel.validate import check_divisible, validate
+from unityvideo_jax.storage import bucket
+from unityvideo_jax.storage.full import StorageFull, storage_errors
+from unityvideo_jax.storage.paths import join
 from unityvideo_jax.train import checkpoint
 from unityvideo_jax.train.budget import TimeBudgetHook
 from unityvideo_jax.train.checkpoint_hook import CheckpointHook
@@ -39,7 +41,6 @@ from unityvideo_jax.train.preemption import PreemptionHook
 from unityvideo_jax.train.profiling import ProfileHook
 from unityvideo_jax.train.reporting import MetricsHook
 from unityvideo_jax.train.runner import RunSummary, StepRunner
-from unityvideo_jax.train.storage import StorageFull, storage_errors
 from unityvideo_jax.train.state import create_state
 from unityvideo_jax.train.step import make_train_step
 
@@ -75,9 +76,10 @@ def train(config, workdir: str, make_iterator: Callable, *, progress: bool = Tru
     mesh = make_mesh(config.parallel)
     rules = get_rules(config.parallel.preset)
     validate(config, mesh)
+    bucket.check(workdir, write=True, what="workdir")  # a wrong bucket fails now, not at the first save
     optimizer = make_optimizer(config.train)
     writer = MetricsWriter(workdir, enabled=jax.process_index() == 0)
-    mngr = checkpoint.manager(os.path.join(os.path.abspath(workdir), "checkpoints"), config.train.keep_checkpoints)
+    mngr = checkpoint.manager(join(workdir, "checkpoints"), config.train.keep_checkpoints)
     constants = step_constants(config)  # text encoders build outside the mesh context
     with jax.set_mesh(mesh), flax_spmd.logical_axis_rules(rules):
         abstract, shardings, graphdef, make_model = sharded_state(config, mesh, rules, optimizer)
@@ -115,9 +117,9 @@ def _hooks(config, workdir: str, mngr, writer, *, progress: bool, profile: bool,
     train_cfg = config.train
     hooks: list[Hook] = []
     if profile:
-        hooks.append(ProfileHook(os.path.join(workdir, "profile")))
+        hooks.append(ProfileHook(workdir))
     if record_batches:
-        hooks.append(DataTraceHook(os.path.join(workdir, "data_trace.jsonl")))
+        hooks.append(DataTraceHook(workdir, jax.process_index()))
     if time_budget_s is not None:
         hooks.append(TimeBudgetHook(time_budget_s))
     hooks.append(PreemptionHook())

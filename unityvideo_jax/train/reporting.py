@@ -32,6 +32,8 @@ class MetricsHook(Hook):
         self.window.append(run.metrics)
         if run.at(done, self.every):
             self._log(run, done)
+        if run.at(done, run.config.train.checkpoint_every):
+            self.writer.flush()  # a remote run folder's logs reach the bucket with each checkpoint
         self.bar.update(1)
 
     def _log(self, run: Run, done: int) -> None:

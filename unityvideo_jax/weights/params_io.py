@@ -22,7 +22,9 @@ import ml_collections
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from unityvideo_jax.weights.file_modes import match_umask
+from unityvideo_jax.storage import bucket
+from unityvideo_jax.storage.file_modes import match_umask
+from unityvideo_jax.storage.paths import as_path, is_url
 from unityvideo_jax.weights.tree import flatten, unflatten
 
 PARAMS_ITEM = "params"
@@ -34,20 +36,32 @@ FIRST_STEP = 0
 def save_params(directory, model_or_params, config, *, ema=None) -> Path:
     """Write params (and optionally EMA params) plus `config` as step 0 of a new checkpoint directory.
 
-    The checkpoint is written beside `directory` and renamed into place when complete, so a
-    failure leaves nothing at `directory`. An existing `directory` is an error (never merged).
+    Locally the checkpoint is written beside `directory` and renamed into place when complete, so a
+    failure leaves nothing at `directory`; in a bucket Orbax writes it in place and marks the step
+    complete last (a failed save leaves no step a reader takes). An existing `directory` is an error
+    (never merged). Returns the directory (a Path locally, an epath.Path for gs://).
     """
-    directory = Path(directory).absolute()
-    if directory.exists():
+    directory = as_path(directory, "output")
+    bucket.check(str(directory), write=True, what="output")
+    with bucket.bucket_errors(str(directory), "read"):
+        taken = directory.exists()
+    if taken:
         raise ValueError(f"{directory} already exists: choose a new output directory or remove it")
-    directory.parent.mkdir(parents=True, exist_ok=True)
     items = {PARAMS_ITEM: ocp.args.StandardSave(_pure(model_or_params))}
     if ema is not None:
         items[EMA_ITEM] = ocp.args.StandardSave(_pure(ema))
     items[CONFIG_ITEM] = ocp.args.JsonSave(_config_dict(config))
+    options = ocp.CheckpointManagerOptions(enable_async_checkpointing=False)
+    if is_url(str(directory)):
+        with bucket.bucket_errors(str(directory), "write"), _quiet(), \
+                ocp.CheckpointManager(str(directory), options=options) as manager:
+            manager.save(FIRST_STEP, args=ocp.args.Composite(**items))
+            manager.wait_until_finished()
+        return directory
+    directory = Path(str(directory))
+    directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
-        options = ocp.CheckpointManagerOptions(enable_async_checkpointing=False)
         with _quiet(), ocp.CheckpointManager(staging, options=options) as manager:
             manager.save(FIRST_STEP, args=ocp.args.Composite(**items))
             manager.wait_until_finished()
@@ -128,19 +142,22 @@ def _newest_readable(directory, read):
                 failures.append(f"step {step}: {type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}")
                 continue
             if failures:
-                print(f"warning: checkpoint {Path(directory).absolute()}: {'; '.join(failures)}; "
+                print(f"warning: checkpoint {as_path(directory)}: {'; '.join(failures)}; "
                       f"using step {step}, the newest readable one")
             return value
     raise ValueError(
-        f"no step of checkpoint {Path(directory).absolute()} can be read ({'; '.join(failures)}): the folder is "
+        f"no step of checkpoint {as_path(directory)} can be read ({'; '.join(failures)}): the folder is "
         "damaged; pass another checkpoint, or re-run `unityvideo convert` / training to write it again"
     )
 
 
 def _open(directory):
     """(read-only manager, its steps newest first)."""
-    directory = Path(directory).absolute()
-    if not directory.is_dir():
+    directory = as_path(directory, "checkpoint")
+    bucket.check(str(directory), write=False, what="checkpoint")  # a missing bucket or no access, named
+    with bucket.bucket_errors(str(directory), "read"):
+        found = directory.is_dir()
+    if not found:
         raise ValueError(f"checkpoint directory {directory} does not exist; pass the output of `unityvideo convert`")
     handlers = {
         PARAMS_ITEM: ocp.StandardCheckpointHandler(),
@@ -149,7 +166,7 @@ def _open(directory):
     }
     with _quiet():
         options = ocp.CheckpointManagerOptions(read_only=True)
-        manager = ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
+        manager = ocp.CheckpointManager(str(directory), options=options, item_handlers=handlers)
     steps = sorted(manager.all_steps(), reverse=True)
     if not steps:
         manager.close()

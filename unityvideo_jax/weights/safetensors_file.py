@@ -20,14 +20,15 @@ import math
 import mmap
 import os
 import struct
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 
-from unityvideo_jax.weights.file_modes import match_umask
+from unityvideo_jax.storage.atomic import atomic_output
+from unityvideo_jax.storage.paths import is_url
+from unityvideo_jax.storage.staging import listing, stage
 
 DTYPES = {
     "BOOL": np.dtype(np.bool_),
@@ -130,7 +131,10 @@ def _parse_entry(path: Path, name: str, info) -> tuple:
 def weight_files(path: str | Path) -> list[Path]:
     """The safetensors files behind `path`: a file, a sharded `*.safetensors.index.json`, or a folder
     holding one of either (a Hugging Face or diffusers `save_pretrained` folder). Every sharded
-    checkpoint in the package is resolved here."""
+    checkpoint in the package is resolved here. A gs:// path is staged to the local cache first
+    (storage/staging.py: only the safetensors files, verified, reused by later calls)."""
+    if is_url(path):
+        path = _staged(str(path))
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
@@ -143,6 +147,27 @@ def weight_files(path: str | Path) -> list[Path]:
     if path.name.endswith(".index.json"):
         return _shards(path)
     return [path]
+
+
+def _staged(url: str) -> Path:
+    """The local copy of the weights at `url`, in the same shape: a file, an index beside its shards,
+    or a folder holding its safetensors files (and index)."""
+    if url.endswith(".safetensors"):
+        return stage(url, what="checkpoint")
+    if url.endswith(".index.json"):
+        index = stage(url, what="checkpoint")
+        parent = url.rsplit("/", 1)[0]
+        try:
+            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+            return index  # _shards names the problem
+        stage(parent, names, what="checkpoint")
+        return index
+    names = [n for n in listing(url, what="checkpoint") if n.endswith((".safetensors", ".safetensors.index.json"))]
+    if not names:
+        raise FileNotFoundError(f"checkpoint not found: {url} holds no .safetensors file or index; pass the file, "
+                                "its index or a folder holding one")
+    return stage(url, names, what="checkpoint")
 
 
 def _folder_weights(folder: Path) -> Path:
@@ -277,22 +302,13 @@ def write_safetensors(
     Only one produced tensor is alive at a time. Byte-identical to `safetensors.numpy.save_file`
     for the same tensors without metadata. The file appears at `path` only once complete.
     """
-    path = Path(path)
     order, head = file_layout(specs, metadata)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(head)
-            for name in order:
-                _write_tensor(out, name, produce(name), specs[name])
-            out.flush()
-            os.fsync(out.fileno())
-        match_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_output(path, what="output") as tmp, open(tmp, "wb") as out:  # a gs:// path is uploaded whole
+        out.write(head)
+        for name in order:
+            _write_tensor(out, name, produce(name), specs[name])
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def _write_tensor(out, name: str, value: np.ndarray, spec) -> None:

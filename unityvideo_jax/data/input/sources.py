@@ -4,6 +4,9 @@
   ""                    UniSynth clips generated in memory by (family, index) (pixel space)
   a folder with manifest.json      shards written by `unityvideo preprocess` (writer.py)
   a folder with dataset_info.json  the UniSynth TFDS dataset (unisynth_tfds.py), read by tfds
+Either folder may be a gs:// URL: the ArrayRecord reader needs local files, so each host stages the
+manifest and the shards of the sources the run reads (every host draws from all of their records)
+into its local cache, verified and reused (storage/staging.py; BENCHMARKS.md measures the choice).
 Each source is a Sequence of record dicts (schema.py) with `locate(index)` for error messages;
 readers open lazily, so sources pickle cheaply into Grain worker processes.
 """
@@ -22,6 +25,9 @@ from unityvideo_jax.data.records.clip_records import clip_record
 from unityvideo_jax.data.unisynth.clips import FAMILIES, render_clip
 from unityvideo_jax.latents.shapes import stored_video_shape
 from unityvideo_jax.model.text.encoders import text_encoder
+from unityvideo_jax.storage import bucket
+from unityvideo_jax.storage.paths import is_url
+from unityvideo_jax.storage.staging import listing, stage
 
 SYNTH_CLIPS = 1 << 24  # training seeds of in-memory UniSynth: 0 .. SYNTH_CLIPS - 1 per family
 
@@ -162,12 +168,29 @@ def _tfds(config, directory: Path) -> dict:
     return {s: TfdsRecords(directory, s) for s in config.data.sources}
 
 
+def staged_data(config) -> Path:
+    """The local copy of a gs:// config.data.path: the files this run reads, staged to the cache."""
+    url = config.data.path
+    bucket.check(url, write=False, what="config.data.path")
+    names = listing(url, what="config.data.path")
+    if manifest_lib.NAME in names:
+        local = stage(url, [manifest_lib.NAME], what="config.data.path")
+        wanted = [s.file for s in manifest_lib.load(local).shards if s.source in config.data.sources]
+        return stage(url, [manifest_lib.NAME, *wanted], what="config.data.path")
+    if "dataset_info.json" in names:
+        return stage(url, names, what="config.data.path")  # a TFDS version folder is flat
+    raise FileNotFoundError(
+        f"config.data.path={url} holds neither manifest.json (a `unityvideo preprocess` output) nor "
+        "dataset_info.json (a UniSynth TFDS version folder): upload the folder there or fix the path"
+    )
+
+
 def open_sources(config) -> dict:
     """{source name: record source} for every name in config.data.sources, in that order."""
     path = config.data.path
     if not path:
         return _synth(config)
-    directory = Path(path)
+    directory = staged_data(config) if is_url(path) else Path(path)
     if manifest_lib.exists(directory):
         return _shards(config, directory)
     if (directory / "dataset_info.json").is_file():

@@ -4,6 +4,10 @@ Records are buffered per source (a shard holds one source, so the pipeline reads
 source) and a full buffer becomes a shard: written to a temporary name, renamed, then listed in
 the manifest. A finished shard is never rewritten; a shard file the manifest does not list is the
 leftover of an interrupted commit and is removed when the folder is opened again.
+
+A gs:// folder is written through a local copy in the cache: each finished shard is uploaded before
+the manifest that lists it, so the bucket's manifest, too, names only complete shards, and a rerun
+(on any machine) downloads it and goes on from there.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from array_record.python.array_record_module import ArrayRecordWriter
 
 from unityvideo_jax.data.records import manifest as manifest_lib
 from unityvideo_jax.data.records import schema
+from unityvideo_jax.storage import bucket
+from unityvideo_jax.storage.paths import check as check_path, is_url
+from unityvideo_jax.storage.staging import cache_path
 
 # One record per chunk: random access without decompressing neighbours. Pixels compress ~5x with
 # zstd; latents and embeddings hardly at all, and reading them uncompressed is ~2x faster.
@@ -47,9 +54,13 @@ class DatasetWriter:
     def __init__(self, directory: str | Path, *, latent: str, text_encoder: str, shard_size: int = 64):
         if shard_size < 1:
             raise ValueError(f"shard_size={shard_size}: a shard holds at least one record")
-        self.directory = Path(directory)
+        directory = check_path(directory, "--output")
+        self.remote = directory if is_url(directory) else None
+        self.directory = cache_path(directory, "writing") if self.remote else Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.shard_size = shard_size
+        if self.remote:
+            self._download_state()
         if manifest_lib.exists(self.directory):
             self.manifest = manifest_lib.load(self.directory)
             if (self.manifest.latent, self.manifest.text_encoder) != (latent, text_encoder):
@@ -62,6 +73,25 @@ class DatasetWriter:
         self._buffers: dict[str, list[tuple[bytes, int | None]]] = {}
         self._rejects: list[dict] = []
         self._remove_leftovers()
+
+    def _download_state(self) -> None:
+        """The bucket's manifest and rejects replace the local copy's (the bucket is the truth)."""
+        bucket.check(self.remote, write=True, what="--output")
+        fs = bucket.filesystem()
+        for name in (manifest_lib.NAME, REJECTS):
+            local, remote = self.directory / name, bucket.object_name(f"{self.remote}/{name}")
+            local.unlink(missing_ok=True)
+            with bucket.bucket_errors(self.remote, "read"):
+                if fs.exists(remote):
+                    fs.get_file(remote, str(local))
+
+    def _upload(self, names: list[str]) -> None:
+        if not self.remote:
+            return
+        fs = bucket.filesystem()
+        with bucket.bucket_errors(self.remote, "write"):
+            for name in names:
+                fs.put_file(str(self.directory / name), bucket.object_name(f"{self.remote}/{name}"))
 
     def _remove_leftovers(self) -> None:
         listed = {s.file for s in self.manifest.shards}
@@ -105,12 +135,14 @@ class DatasetWriter:
             name = f"{source}-{index:05d}.array_record"
             options = SHARD_OPTIONS.get(self.manifest.video_dtype, DEFAULT_SHARD_OPTIONS)
             write_shard(self.directory / name, [payload for payload, _ in buffer], options)
+            self._upload([name])  # before the manifest lists it
             rows = [row for _, row in buffer if row is not None]
             self.manifest.shards.append(manifest_lib.Shard(name, source, len(buffer), rows))
         self.manifest.rejects.extend(self._rejects)
         self._rejects = []
-        manifest_lib.save(self.directory, self.manifest)
         self._save_rejects()
+        manifest_lib.save(self.directory, self.manifest)
+        self._upload([REJECTS] * bool(self.manifest.rejects) + [manifest_lib.NAME])
 
     def _save_rejects(self) -> None:
         if not self.manifest.rejects:

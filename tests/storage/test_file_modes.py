@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from unityvideo_jax.infer.video import write_gif
-from unityvideo_jax.weights.file_modes import current_umask
+from unityvideo_jax.storage.file_modes import current_umask
 from unityvideo_jax.weights.safetensors_file import write_safetensors
 from unityvideo_jax.weights.params_io import save_params
 

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 
-from unityvideo_jax.train.storage import storage_errno
+from unityvideo_jax.storage.full import storage_errno
 
 from tests.train.test_resume_after_kill import _dataset, _env
 
