@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from unityvideo_jax import get_config, modalities  # noqa: E402
-from unityvideo_jax.data import records  # noqa: E402
+from unityvideo_jax.data.records import schema as records  # noqa: E402  (RGB, video_key)
 from unityvideo_jax.data.input.iterator import make_iterator  # noqa: E402
 from unityvideo_jax.data.records.writer import DatasetWriter  # noqa: E402
 

@@ -27,9 +27,10 @@ sys.path.insert(0, str(ROOT))
 from tests.train import test_resume_after_kill as kill  # noqa: E402
 
 
-def trial(kind: str, at: int, data: str, full: Path, work: Path, steps: int, every: int) -> dict:
+def trial(kind: str, at: int, data: str, full: Path, work: Path, steps: int, every: int, number: int) -> dict:
     kill.KILL_AT, kill.EVERY = at, every  # the helpers read these module constants
-    split, parked = work / f"{kind}-{at}", work / f"{kind}-{at}.parked"
+    # a folder and a marker of its own per trial: a step drawn twice must not find the last trial's marker
+    split, parked = work / f"{kind}-{number}-{at}", work / f"{kind}-{number}-{at}.parked"
     proc = subprocess.Popen(kill._command(split, data, steps, park=parked, until_sigterm=kind == "sigterm"),
                             env=kill._env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last_saved = (at // every) * every
@@ -66,8 +67,8 @@ def main():
         print("|---|---|---|---|---|---|")
         rows = []
         for kind in ("sigterm", "sigkill"):
-            for _ in range(args.trials):
-                row = trial(kind, rng.randrange(1, args.steps - 1), data, full, work, args.steps, args.every)
+            for number in range(args.trials):
+                row = trial(kind, rng.randrange(1, args.steps - 1), data, full, work, args.steps, args.every, number)
                 rows.append(row)
                 print(f"| {kind} | {row['step']} | {row['code']} | {','.join(row['left']) or '-'} | "
                       f"{','.join(row['half_written_after_resume']) or 'none'} | {row['bitwise_equal']} |", flush=True)

@@ -41,6 +41,7 @@ def test_a_full_disk_stops_the_run_with_the_last_checkpoint_intact(tmp_path):
     full = subprocess.run(_command(workdir, data, 6), env=_env(), capture_output=True, text=True,
                           preexec_fn=_small_files)
     assert full.returncode == 2, full.stderr[-3000:]
+    assert "Traceback" not in full.stderr and "exception was never retrieved" not in full.stderr, full.stderr[-3000:]
     assert (f"unityvideo train: error: writing to {workdir} failed: a file grew past the size limit" in full.stderr
             and "the checkpoint of step 2 is intact" in full.stderr and "run the same command to resume" in full.stderr)
     assert _steps(workdir) == [2]  # the save that failed left no step folder behind, only Orbax's temporary

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from tests.eval.test_report import runs  # noqa: F401  (evaluation results of stand-in pipelines)
+from unityvideo_jax.eval.report import write_report
 from unityvideo_jax.storage import bucket
 from unityvideo_jax.storage.atomic import atomic_output, output_folder, read_text, write_text
 from unityvideo_jax.storage.mirror import MirroredFolder
@@ -104,3 +106,13 @@ def test_the_log_mirror_uploads_whole_files_and_resumes_appending(gcs):
         f.write("2\n")
     again.close()
     assert fs.cat(f"{name}/run/metrics.jsonl") == b"1\n2\n"
+
+
+def test_an_evaluation_report_is_written_into_the_bucket(gcs, runs, tmp_path):  # noqa: F811
+    name = gcs.new_bucket()
+    written = write_report(runs["oracle"], f"gs://{name}/report")
+    local = write_report(runs["oracle"], tmp_path / "report")
+    assert sorted(str(p) for p in written.values()) == sorted(f"gs://{name}/report/{p.name}" for p in local.values())
+    fs = bucket.filesystem()
+    assert fs.cat(f"{name}/report/results.json") == (tmp_path / "report" / "results.json").read_bytes()
+    assert fs.cat(f"{name}/report/estimate.png")[:8] == b"\x89PNG\r\n\x1a\n"
