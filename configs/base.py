@@ -51,8 +51,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     d.latent = "pixel"  # pixel (space-to-depth of RGB, no learned VAE) | wan21 | wan22
     d.text_encoder = "minilm"  # minilm (packaged, 384 wide) | umt5
     # Weight folders, needed only by the Wan latent spaces and umT5 (CLI: --vae-weights, --text-encoder-weights).
-    d.vae_weights = ""  # the vae/ folder of a Wan diffusers checkpoint
-    d.text_encoder_weights = ""  # a Wan diffusers checkpoint folder holding text_encoder/ and tokenizer/
+    d.vae_weights = ""  # the vae/ folder of a Wan diffusers checkpoint, or the original folder's Wan2.x_VAE.pth
+    d.vae_config = ""  # the architecture of a .pth VAE by name (get_vae_config); "": the latent's published one
+    d.text_encoder_weights = ""  # a Wan folder: diffusers (text_encoder/, tokenizer/) or original (.pth, google/umt5-xxl/)
     d.sources = ("single_person", "two_person", "objects", "mixed")  # the paper's four groups
     # Which modalities each source has (segmentation only on multi-instance clips, as in OpenUni).
     d.source_modalities = ml_collections.ConfigDict(

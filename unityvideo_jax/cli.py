@@ -246,7 +246,11 @@ def _sample(argv: list[str]) -> int:
     parser.add_argument("--modality", required=True, help=f"one of {', '.join(NAMES)}")
     parser.add_argument("--prompt", default=None, help="the caption (joint, condition; optional for estimate)")
     parser.add_argument("--input", default=None, help="RGB video (estimate) or modality video (condition)")
-    parser.add_argument("--checkpoint", required=True, help="a training run's checkpoints/ or a converted checkpoint")
+    parser.add_argument("--checkpoint", help="a training run's checkpoints/ or a converted checkpoint")
+    parser.add_argument("--release", help="the published UnityVideo .safetensors (instead of --checkpoint; with --base)")
+    parser.add_argument("--base", help="the Wan2.2-TI2V-5B folder for --release: original (Wan2.2_VAE.pth, "
+                        "models_t5_umt5-xxl-enc-bf16.pth, google/umt5-xxl/) or diffusers (vae/, text_encoder/, tokenizer/)")
+    parser.add_argument("--config", help="with --release: the model config (default wan22_ti2v_5b_release)")
     parser.add_argument("--output", required=True, help="FILE.mp4; FILE.rgb.mp4, FILE.<modality>.mp4, FILE.json too")
     parser.add_argument("--steps", type=int, help="sampling steps (default: the checkpoint's config.infer.steps)")
     guidance = parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (paper: 7.5; "
@@ -262,8 +266,17 @@ def _sample(argv: list[str]) -> int:
     from unityvideo_jax.infer.pipeline import Pipeline
 
     modalities.index(args.modality)  # fail before loading anything
-    pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema, vae_weights=args.vae_weights,
-                                        text_encoder_weights=args.text_encoder_weights)
+    if (args.checkpoint is None) == (args.release is None):
+        parser.error("pass one of --checkpoint DIR or --release FILE --base DIR")
+    if args.release is not None:
+        if args.base is None:
+            parser.error("--release needs --base DIR: the Wan2.2-TI2V-5B folder (original or diffusers layout)")
+        if args.vae_weights or args.text_encoder_weights:
+            parser.error("--release reads the VAE and the text encoder from --base; drop --vae-weights/--text-encoder-weights")
+        pipeline = Pipeline.from_release(args.release, args.base, config=args.config)
+    else:
+        pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema, vae_weights=args.vae_weights,
+                                            text_encoder_weights=args.text_encoder_weights)
     record = sample_to_files(pipeline, args.task, args.modality, args.output, prompt=args.prompt,
                              input_path=args.input, steps=args.steps, guidance=args.guidance, seed=args.seed,
                              method=args.method)
@@ -339,7 +352,8 @@ def _demo(argv: list[str]) -> int:
 
 VERBS = {
     "demo": (_demo, "build data, train, evaluate and report on the synthetic world (CPU, ~10 minutes)"),
-    "sample": (_sample, "one task end to end: --task joint|estimate|condition --modality NAME --checkpoint DIR"),
+    "sample": (_sample, "one task end to end: --task joint|estimate|condition --modality NAME --checkpoint DIR "
+                        "(or --release FILE --base DIR)"),
     "eval": (_eval, "score a checkpoint on held-out UniSynth clips: --checkpoint DIR --output DIR [--families ...]"),
     "train": (_train, "train or resume: --config NAME|FILE --workdir DIR [--config.train.steps=N ...]"),
     "info": (_info, "parameter counts per part of a config, without allocating weights"),

@@ -38,7 +38,8 @@ class Output:
 
 
 def _latents(config) -> LatentSpace:
-    return latent_space(config.data.latent, config.data.get("vae_weights", "") or None)
+    data = config.data
+    return latent_space(data.latent, data.get("vae_weights", "") or None, data.get("vae_config", "") or None)
 
 
 class Pipeline:
@@ -73,6 +74,15 @@ class Pipeline:
             params = params_io.load_params(directory, nnx.to_pure_dict(nnx.state(abstract, nnx.Param)), item=item)
         except (KeyError, TypeError) as err:  # noqa: BLE001 - shapes or names that do not fit the saved config
             raise ValueError(f"checkpoint {directory} does not match its own config {config.name!r}: {err}") from err
+        return cls(config, params, latents=latents)
+
+    @classmethod
+    def from_release(cls, checkpoint, base, *, config=None) -> "Pipeline":
+        """The published UnityVideo: its release `checkpoint` (.safetensors) on a Wan2.2-TI2V-5B `base`
+        folder, original or diffusers layout (infer/release.py). `config`: default the 5B release's."""
+        from unityvideo_jax.infer.release import load_release
+
+        config, latents, params = load_release(checkpoint, base, config)
         return cls(config, params, latents=latents)
 
     def run(self, task: str, modality, *, prompt=None, video=None, condition=None, steps: int | None = None,

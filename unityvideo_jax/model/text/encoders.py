@@ -141,10 +141,31 @@ def text_encoder(name: str, weights: str | None = None, max_len: int = MAX_TEXT_
         )
     if is_url(weights):  # staged once to the local cache
         weights = str(stage(weights, what="--text-encoder-weights (config.data.text_encoder_weights)"))
-    root = Path(weights)
+    model, tokenizer = umt5_files(weights)
+    return umt5_encoder(model, tokenizer, max_len=max_len)
+
+
+WAN_T5_FILE, WAN_T5_TOKENIZER = "models_t5_umt5-xxl-enc-bf16.pth", "google/umt5-xxl"  # the original Wan folder's
+
+
+def umt5_files(root) -> tuple[Path, Path]:
+    """(weights, tokenizer folder) of umT5 in a Wan folder of either layout: diffusers (text_encoder/,
+    tokenizer/) or the original one the authors' scripts read (models_t5_umt5-xxl-enc-bf16.pth,
+    google/umt5-xxl/). Anything else is a FileNotFoundError naming both layouts."""
+    root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(
-            f"--text-encoder-weights (config.data.text_encoder_weights) {weights} is not a directory: pass a Wan "
-            "checkpoint folder holding text_encoder/ and tokenizer/"
+            f"--text-encoder-weights (config.data.text_encoder_weights) {root} is not a directory: pass a Wan "
+            "checkpoint folder holding text_encoder/ and tokenizer/ (diffusers) or "
+            f"{WAN_T5_FILE} and {WAN_T5_TOKENIZER}/ (original)"
         )
-    return umt5_encoder(root / "text_encoder", root / "tokenizer", max_len=max_len)
+    diffusers, original = (root / "text_encoder", root / "tokenizer"), (root / WAN_T5_FILE, root / WAN_T5_TOKENIZER)
+    if diffusers[0].exists() or diffusers[1].exists() or not (original[0].exists() or original[1].exists()):
+        chosen, layout = diffusers, "diffusers (text_encoder/, tokenizer/)"
+    else:
+        chosen, layout = original, f"original Wan ({WAN_T5_FILE}, {WAN_T5_TOKENIZER}/)"
+    missing = [str(p) for p in chosen if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"{root} is a Wan folder of the {layout} layout but lacks {', '.join(missing)}; "
+                                "download the missing part of the base model")
+    return chosen

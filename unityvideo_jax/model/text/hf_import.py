@@ -6,6 +6,7 @@ Files are read through the package's one reader (weights/safetensors_file.py): m
 tensor at a time, so a checkpoint is never held twice in memory, and bf16 without torch.
 """
 
+import contextlib
 import dataclasses
 import math
 from pathlib import Path
@@ -62,12 +63,14 @@ def check(checkpoint: SafetensorsReader, table: Sequence[Tensor], shapes: dict[s
 
 def import_weights(
     model: nnx.Module,
-    path: str | Path,
+    path,
     table: Sequence[Tensor],
     *,
     put: Callable[[str, np.ndarray], object] | None = None,
 ) -> nnx.Module:
     """Fills `model`'s parameters from the checkpoint at `path`, in place, and returns the model.
+    `path` is a safetensors file, index or folder, or an open reader with the same interface
+    (weights/torch_state.py reads a PyTorch .pth so).
 
     `model` may be abstract (`nnx.eval_shape`), so a large model is never materialised at random first.
     `put(path, float32_array)` places each parameter (e.g. `jax.device_put` with the sharding its
@@ -82,7 +85,8 @@ def import_weights(
     shapes = {name: tuple(v.get_value().shape) for name, v in params.items()}
     put = put or (lambda _, array: jnp.asarray(array))
     values = {}
-    with SafetensorsReader(path) as checkpoint:
+    opened = SafetensorsReader(path) if isinstance(path, (str, Path)) else contextlib.nullcontext(path)
+    with opened as checkpoint:
         problems = check(checkpoint, table, shapes)
         if problems:
             shown = "\n  ".join(problems[:5])

@@ -56,6 +56,25 @@ class UMT5EncoderConfig:
         )
 
 
+    @classmethod
+    def from_wan_state(cls, reader, **overrides) -> "UMT5EncoderConfig":
+        """Reads the sizes from the tensors of an original Wan umT5 file (`models_t5_umt5-xxl-enc-bf16.pth`,
+        which comes without a config): vocabulary and width from the embedding, heads and buckets from a
+        layer's relative bias, the rest from the first layer's projections."""
+        need = ("token_embedding.weight", "blocks.0.attn.q.weight", "blocks.0.ffn.fc1.weight",
+                "blocks.0.pos_embedding.embedding.weight")
+        missing = [n for n in need if n not in reader]
+        if missing:
+            raise ValueError(f"{reader.path} is not an original Wan umT5 encoder (no {', '.join(missing)}); pass "
+                             "models_t5_umt5-xxl-enc-bf16.pth or a transformers text_encoder/ folder")
+        vocab, d_model = reader.shape("token_embedding.weight")
+        buckets, heads = reader.shape("blocks.0.pos_embedding.embedding.weight")
+        layers = 1 + max(int(n.split(".")[1]) for n in reader if n.startswith("blocks."))
+        return cls(vocab_size=vocab, d_model=d_model, d_kv=reader.shape("blocks.0.attn.q.weight")[0] // heads,
+                   num_heads=heads, d_ff=reader.shape("blocks.0.ffn.fc1.weight")[0], num_layers=layers,
+                   relative_buckets=buckets, **overrides)
+
+
 UMT5_XXL = UMT5EncoderConfig(dtype="bfloat16")  # google/umt5-xxl encoder, as used by Wan 2.1 / 2.2 (bf16 there too)
 UMT5_TINY = UMT5EncoderConfig(vocab_size=128, d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2)  # for tests
 
@@ -162,22 +181,27 @@ class UMT5Encoder(nnx.Module):
 def hf_table(config: UMT5EncoderConfig) -> list[Tensor]:
     """Our parameter paths against transformers' `UMT5EncoderModel` names."""
     # The encoder's embedding is tied to `shared`; a checkpoint may hold either name.
-    table = [Tensor("embed.embedding", ("shared.weight", "encoder.embed_tokens.weight"))]
+    # The original Wan file (models_t5_umt5-xxl-enc-bf16.pth, wan/modules/t5.py's names) is the second
+    # spelling of each tensor: token_embedding, blocks.i.{norm1, attn.q/k/v/o, pos_embedding, norm2,
+    # ffn.gate.0 (the GELU branch = wi_0), ffn.fc1 (= wi_1), ffn.fc2 (= wo)}, norm.
+    table = [Tensor("embed.embedding", ("shared.weight", "encoder.embed_tokens.weight", "token_embedding.weight"))]
     for i in range(config.num_layers):
-        ours, theirs = f"layers.{i}", f"encoder.block.{i}.layer"
+        ours, theirs, wan = f"layers.{i}", f"encoder.block.{i}.layer", f"blocks.{i}"
         attention = f"{theirs}.0.SelfAttention"
-        table += [Tensor(f"{ours}.attention.{a}.kernel", (f"{attention}.{b}.weight",), "linear1") for a, b in
-                  (("query", "q"), ("key", "k"), ("value", "v"))]  # fmt: skip
+        table += [Tensor(f"{ours}.attention.{a}.kernel", (f"{attention}.{b}.weight", f"{wan}.attn.{b}.weight"), "linear1")
+                  for a, b in (("query", "q"), ("key", "k"), ("value", "v"))]  # fmt: skip
         table += [
-            Tensor(f"{ours}.attention.out.kernel", (f"{attention}.o.weight",), "linear2"),
-            Tensor(f"{ours}.attention.relative_bias.embedding", (f"{attention}.relative_attention_bias.weight",)),
-            Tensor(f"{ours}.attention_norm.scale", (f"{theirs}.0.layer_norm.weight",)),
-            Tensor(f"{ours}.mlp.gate.kernel", (f"{theirs}.1.DenseReluDense.wi_0.weight",), "linear1"),
-            Tensor(f"{ours}.mlp.up.kernel", (f"{theirs}.1.DenseReluDense.wi_1.weight",), "linear1"),
-            Tensor(f"{ours}.mlp.down.kernel", (f"{theirs}.1.DenseReluDense.wo.weight",), "linear1"),
-            Tensor(f"{ours}.mlp_norm.scale", (f"{theirs}.1.layer_norm.weight",)),
+            Tensor(f"{ours}.attention.out.kernel", (f"{attention}.o.weight", f"{wan}.attn.o.weight"), "linear2"),
+            Tensor(f"{ours}.attention.relative_bias.embedding",
+                   (f"{attention}.relative_attention_bias.weight", f"{wan}.pos_embedding.embedding.weight")),
+            Tensor(f"{ours}.attention_norm.scale", (f"{theirs}.0.layer_norm.weight", f"{wan}.norm1.weight")),
+            Tensor(f"{ours}.mlp.gate.kernel", (f"{theirs}.1.DenseReluDense.wi_0.weight", f"{wan}.ffn.gate.0.weight"),
+                   "linear1"),
+            Tensor(f"{ours}.mlp.up.kernel", (f"{theirs}.1.DenseReluDense.wi_1.weight", f"{wan}.ffn.fc1.weight"), "linear1"),
+            Tensor(f"{ours}.mlp.down.kernel", (f"{theirs}.1.DenseReluDense.wo.weight", f"{wan}.ffn.fc2.weight"), "linear1"),
+            Tensor(f"{ours}.mlp_norm.scale", (f"{theirs}.1.layer_norm.weight", f"{wan}.norm2.weight")),
         ]
-    return table + [Tensor("final_norm.scale", ("encoder.final_layer_norm.weight",))]
+    return table + [Tensor("final_norm.scale", ("encoder.final_layer_norm.weight", "norm.weight"))]
 
 
 def load_umt5(
@@ -190,7 +214,8 @@ def load_umt5(
     """An encoder with the weights of a transformers `UMT5EncoderModel` checkpoint.
 
     `path`: a directory with `config.json` and `model.safetensors` or a sharded `*.index.json` (e.g.
-    the `text_encoder/` folder of a Wan diffusers repository), or one of those files. Without `config`,
+    the `text_encoder/` folder of a Wan diffusers repository), or one of those files; or the original
+    Wan folder's `models_t5_umt5-xxl-enc-bf16.pth` (its sizes read from its tensors). Without `config`,
     the sizes come from the `config.json` beside the weights. `dtype` overrides the config's compute
     dtype (parameters are float32 either way). The model is built abstractly and filled
     tensor by tensor; `put` places each one (see `hf_import.import_weights`), e.g. sharded on a mesh.
@@ -200,6 +225,15 @@ def load_umt5(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: umT5 checkpoint not found; pass the text_encoder/ folder of a Wan checkpoint")
+    if path.suffix in (".pth", ".pt"):  # the original Wan file: sizes from its tensors, read through torch
+        from unityvideo_jax.weights.torch_state import TorchStateReader
+
+        with TorchStateReader(path) as reader:
+            config = config or UMT5EncoderConfig.from_wan_state(reader)
+            if dtype is not None:
+                config = dataclasses.replace(config, dtype=dtype)
+            model = nnx.eval_shape(lambda: UMT5Encoder(config, rngs=nnx.Rngs(0)))
+            return import_weights(model, reader, hf_table(config), put=put)
     if config is None:
         config_file = (path if path.is_dir() else path.parent) / "config.json"
         if not config_file.is_file():

@@ -24,15 +24,15 @@ class LatentSpace:
     decode: Callable[[np.ndarray], np.ndarray]  # latents -> uint8 (B, F, H, W, 3)
 
 
-def _pixel(latent: str, vae_weights: str | None) -> LatentSpace:
+def _pixel(latent: str, vae_weights: str | None, vae_config: str | None = None) -> LatentSpace:
     return LatentSpace(encode=pixel.encode, decode=pixel.decode)
 
 
-def _wan(latent: str, vae_weights: str | None) -> LatentSpace:
+def _wan(latent: str, vae_weights: str | None, vae_config: str | None = None) -> LatentSpace:
     if not vae_weights:
         raise ValueError(
             f"config.data.latent={latent!r} needs the Wan VAE: pass --vae-weights DIR (config.data.vae_weights) "
-            "with the vae/ folder of a Wan diffusers checkpoint"
+            "with the vae/ folder of a Wan diffusers checkpoint or the original Wan folder's Wan2.x_VAE.pth"
         )
     if is_url(vae_weights):  # staged once to the local cache (the reader maps local files)
         vae_weights = str(stage(vae_weights, what="--vae-weights (config.data.vae_weights)"))
@@ -43,9 +43,13 @@ def _wan(latent: str, vae_weights: str | None) -> LatentSpace:
         )
     import jax.numpy as jnp
 
-    from unityvideo_jax.model.vae.weights import load_diffusers_vae
+    from unityvideo_jax.model.vae.config import get_vae_config
+    from unityvideo_jax.model.vae.weights import load_diffusers_vae, load_original_vae
 
-    vae = load_diffusers_vae(vae_weights)
+    if Path(vae_weights).suffix in (".pth", ".pt"):  # the original Wan file has no config: the latent's own VAE
+        vae = load_original_vae(vae_weights, get_vae_config(vae_config or latent))
+    else:
+        vae = load_diffusers_vae(vae_weights)
 
     def encode(video):
         x = jnp.asarray(video, jnp.float32) / 127.5 - 1.0
@@ -61,8 +65,9 @@ def _wan(latent: str, vae_weights: str | None) -> LatentSpace:
 SPACES = {"pixel": _pixel, "wan21": _wan, "wan22": _wan}
 
 
-def latent_space(latent: str, vae_weights: str | None = None) -> LatentSpace:
-    """The latent space `latent` (`vae_weights`: the VAE folder, Wan only)."""
+def latent_space(latent: str, vae_weights: str | None = None, vae_config: str | None = None) -> LatentSpace:
+    """The latent space `latent` (Wan only: `vae_weights`, the diffusers vae/ folder or the original
+    Wan2.x_VAE.pth; `vae_config`, the architecture of a .pth by name, default the latent's published VAE)."""
     if latent not in SPACES:
         raise ValueError(f"config.data.latent={latent!r}: expected one of {', '.join(SPACES)}")
-    return SPACES[latent](latent, vae_weights)
+    return SPACES[latent](latent, vae_weights, vae_config)

@@ -1,0 +1,109 @@
+"""The published model in one call (Pipeline.from_release / `unityvideo sample --release --base`) on
+tiny random weights written in exactly the published layouts (release_fixture.py): both base layouts
+load and agree, the one call equals today's path (convert the release, then from_checkpoint with the
+VAE and text encoder folders), and a missing or mis-shaped file is one clear error."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from tests.infer.release_fixture import CONFIG, build  # noqa: E402
+from tests.infer.release_fixture_config import get_config  # noqa: E402
+from unityvideo_jax import cli  # noqa: E402
+from unityvideo_jax.infer.pipeline import Pipeline  # noqa: E402
+from unityvideo_jax.infer.release import base_folder  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:os.fork")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("release"))
+
+
+def _three_tasks(pipe: Pipeline) -> list[np.ndarray]:
+    """Joint generation, then estimation of its video and generation under its modality (2 steps each)."""
+    joint = pipe.run("joint", "depth", prompt="the cat", steps=2, seed=0)
+    estimate = pipe.run("estimate", "depth", video=joint.rgb, prompt="the cat", steps=2, seed=1)
+    condition = pipe.run("condition", "depth", condition=joint.aux, prompt="the cat", steps=2, seed=2)
+    return [joint.rgb, joint.aux, estimate.aux, condition.rgb]
+
+
+@pytest.fixture(scope="module")
+def videos(files):
+    pipe = Pipeline.from_release(files["release"], files["original"], config=get_config())
+    return pipe, _three_tasks(pipe)
+
+
+def test_layouts_are_told_apart_by_their_files(files):
+    assert base_folder(files["original"]).layout == "original"
+    assert base_folder(files["diffusers"]).layout == "diffusers"
+
+
+def test_both_base_layouts_give_the_same_videos(files, videos):
+    pipe, original = videos
+    assert pipe.config.data.vae_weights.endswith("Wan2.2_VAE.pth")
+    assert original[0].shape == (1, 5, 64, 64, 3) and original[0].dtype == np.uint8
+    diffusers = _three_tasks(Pipeline.from_release(files["release"], files["diffusers"], config=CONFIG))
+    for a, b in zip(original, diffusers):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_one_call_equals_the_parts_converted_separately(files, videos, tmp_path):
+    _, one_call = videos
+    from unityvideo_jax.convert.transfer import convert_checkpoint
+
+    converted = convert_checkpoint(str(files["release"]), "release", get_config(), str(tmp_path / "converted"))
+    parts = Pipeline.from_checkpoint(str(converted), vae_weights=str(files["diffusers"] / "vae"),
+                                     text_encoder_weights=str(files["diffusers"]))
+    for a, b in zip(one_call, _three_tasks(parts)):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # uint8 videos: rounding at most
+
+
+def test_sample_command_runs_the_release(files, tmp_path, capsys):
+    out = tmp_path / "joint.mp4"
+    assert cli.main(["sample", "--task", "joint", "--modality", "segmentation", "--prompt", "the cat",
+                     "--release", str(files["release"]), "--base", str(files["diffusers"]), "--config", CONFIG,
+                     "--output", str(out)]) == 0
+    assert out.is_file() and (tmp_path / "joint.segmentation.mp4").is_file()
+
+
+def test_a_missing_part_is_named_with_its_layout(files, tmp_path):
+    broken = tmp_path / "original"
+    shutil.copytree(files["original"], broken)
+    shutil.rmtree(broken / "google")
+    with pytest.raises(FileNotFoundError, match=r"original layout but lacks its tokenizer \(.*google/umt5-xxl\)"):
+        Pipeline.from_release(files["release"], broken, config=get_config())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"neither layout.*Wan2.2_VAE.pth.*vae, text_encoder, tokenizer"):
+        Pipeline.from_release(files["release"], tmp_path / "empty", config=get_config())
+    with pytest.raises(FileNotFoundError, match="release checkpoint .*gone.safetensors not found"):
+        Pipeline.from_release(tmp_path / "gone.safetensors", files["original"], config=get_config())
+
+
+def test_a_damaged_or_foreign_file_is_named(files, tmp_path):
+    broken = tmp_path / "original"
+    shutil.copytree(files["original"], broken)
+    (broken / "models_t5_umt5-xxl-enc-bf16.pth").write_bytes(b"not a pickle" * 10)
+    with pytest.raises(ValueError, match="models_t5_umt5-xxl-enc-bf16.pth is not a readable PyTorch state dict"):
+        Pipeline.from_release(files["release"], broken, config=get_config())
+    wider = get_config()
+    wider.model.dim *= 2  # another model than the file holds
+    with pytest.raises(ValueError, match=r"does not fit the release format of this config: wrong .* is \[64, 8, 1, 2, 2\], expected \[128"):
+        Pipeline.from_release(files["release"], files["original"], config=wider)
+
+
+def test_cli_names_what_release_needs(files, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--task", "joint", "--modality", "depth", "--release", str(files["release"]),
+                  "--output", "x.mp4"])
+    assert "--release needs --base DIR" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--task", "joint", "--modality", "depth", "--output", "x.mp4"])
+    assert "pass one of --checkpoint DIR or --release FILE --base DIR" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""The published UnityVideo in one call: its release checkpoint and a Wan2.2-TI2V-5B base folder.
+
+    pipe = Pipeline.from_release("unityvideo_wan22_ti2v_5b_step15000_ema.safetensors", "Wan2.2-TI2V-5B")
+    out = pipe.run("joint", "depth", prompt="a person walks on a beach")
+
+The base folder is told apart by its files: the original Wan folder the authors' scripts read
+(`Wan2.2_VAE.pth`, `models_t5_umt5-xxl-enc-bf16.pth`, `google/umt5-xxl/`) or the diffusers one
+(`vae/`, `text_encoder/`, `tokenizer/`, as in Wan-AI/Wan2.2-TI2V-5B-Diffusers). The base's own DiT
+weights are not read: the release checkpoint holds the whole UnityVideo transformer. Every file is
+read once: the VAE, then the text encoder (cached for the pipeline's prompts), then the DiT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import ml_collections
+
+from unityvideo_jax.config import get_config, with_defaults
+from unityvideo_jax.model.text.encoders import WAN_T5_FILE, WAN_T5_TOKENIZER
+
+RELEASE_CONFIG = "wan22_ti2v_5b_release"
+LAYOUTS = {  # what each base layout must hold, by part
+    "original": {"VAE": "Wan2.2_VAE.pth", "text encoder": WAN_T5_FILE, "tokenizer": WAN_T5_TOKENIZER},
+    "diffusers": {"VAE": "vae", "text encoder": "text_encoder", "tokenizer": "tokenizer"},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseFolder:
+    layout: str  # "original" or "diffusers"
+    root: Path
+
+    @property
+    def vae(self) -> Path:
+        return self.root / LAYOUTS[self.layout]["VAE"]
+
+
+def _describe(layout: str) -> str:
+    return f"{layout} ({', '.join(LAYOUTS[layout].values())})"
+
+
+def base_folder(base) -> BaseFolder:
+    """The layout of the Wan base folder `base`, or FileNotFoundError naming what is missing."""
+    root = Path(base).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"base {root} is not a folder: pass the Wan2.2-TI2V-5B folder, in the "
+                                f"{_describe('original')} or the {_describe('diffusers')} layout")
+    found = {layout: [part for part, name in parts.items() if (root / name).exists()] for layout, parts in LAYOUTS.items()}
+    layout = max(LAYOUTS, key=lambda name: len(found[name]))
+    if not found[layout]:
+        raise FileNotFoundError(f"base {root} holds neither layout of a Wan folder: expected the "
+                                f"{_describe('original')} or the {_describe('diffusers')} layout")
+    missing = [f"{part} ({root / LAYOUTS[layout][part]})" for part in LAYOUTS[layout] if part not in found[layout]]
+    if missing:
+        raise FileNotFoundError(f"base {root} is a Wan folder of the {layout} layout but lacks its "
+                                f"{', '.join(missing)}: download the whole base model")
+    return BaseFolder(layout, root)
+
+
+def release_config(base: BaseFolder, config=None) -> ml_collections.ConfigDict:
+    """`config` (a name, a file or a ConfigDict; default the 5B release's) reading its VAE and text
+    encoder from `base`."""
+    config = get_config(config or RELEASE_CONFIG) if not isinstance(config, ml_collections.ConfigDict) else config
+    config = with_defaults(ml_collections.ConfigDict(config.to_dict()))
+    config.data.vae_weights = str(base.vae)
+    config.data.text_encoder_weights = str(base.root)
+    return config
+
+
+def load_release(checkpoint, base, config=None):
+    """(config, latent space, DiT parameters) of the release `checkpoint` on the Wan `base` folder."""
+    from flax import nnx
+
+    from unityvideo_jax.convert.torch_checkpoint import load_torch_checkpoint
+    from unityvideo_jax.infer.pipeline import _latents
+    from unityvideo_jax.train.constants import text_encoder
+
+    folder = base_folder(base)
+    if not Path(checkpoint).exists():
+        raise FileNotFoundError(f"release checkpoint {checkpoint} not found: pass the published .safetensors file")
+    config = release_config(folder, config)
+    latents = _latents(config)  # a missing or mis-shaped VAE fails here, before the large reads
+    text_encoder(config)  # read once; the pipeline's prompts reuse it
+    model = load_torch_checkpoint(checkpoint, config, format="release")
+    return config, latents, nnx.to_pure_dict(nnx.state(model, nnx.Param))
