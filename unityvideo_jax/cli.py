@@ -228,11 +228,28 @@ def _aot(argv: list[str]) -> int:
     parser.add_argument("--attention", help="config.model.attention: xla, chunked, splash")
     parser.add_argument("--dtype", default="bfloat16", help="compute dtype (default bfloat16, as on TPU)")
     parser.add_argument("--no-sampler", action="store_true", help="compile only the train step")
+    parser.add_argument("--job", choices=("train", "sample"), default="train",
+                        help="train: the train step (and a sampler step) on the slice; sample: inference of one video "
+                        "on ONE chip of the slice, stage by stage (text encoder, a guided denoise step per task, VAE "
+                        "decode), with the floor seconds per video")
     args = parser.parse_args(argv)
     from unityvideo_jax.aot.plan import format_plan, override, plan
     from unityvideo_jax.config import get_config
 
     config = override(get_config(args.config), vars(args))
+    if args.job == "sample":
+        from unityvideo_jax.aot.sample_plan import data_parallel, format_sample_plan, plan_sample
+        from unityvideo_jax.parallel.topology import parse
+
+        if config.data.text_encoder != "umt5":
+            raise ValueError(f"--job sample plans the published pipeline (umT5); config {config.name!r} uses "
+                             f"{config.data.text_encoder!r}")
+        single = plan_sample(config, args.topology)
+        print(format_sample_plan(single))
+        chips = parse(args.topology).chips
+        if chips > 1:
+            print(f"  data parallel on {args.topology}: {data_parallel(single, chips)}")
+        return 0
     print(format_plan(plan(config, args.topology, num_slices=args.slices, sampler=not args.no_sampler)))
     return 0
 

@@ -6,6 +6,8 @@ from unityvideo_jax.latents import pixel
 
 VAE_SCALE = {"wan21": 8, "wan22": 16}  # spatial downsampling; both are 4x in time
 VAE_CHANNELS = {"pixel": pixel.CHANNELS, "wan21": 16, "wan22": 48}
+# config.data.vae_config may name a test-size VAE of the same latent space: same strides, fewer channels
+VAE_CHANNELS_BY_CONFIG = {"wan21_tiny": 4, "wan22_tiny": 8}
 
 
 def stored_video_shape(latent: str, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -21,7 +23,8 @@ def latent_shape(data) -> tuple[int, int, int, int]:
     if data.latent == "pixel":
         f = pixel.FACTOR
         return (int(data.frames), int(data.height) // f, int(data.width) // f, pixel.CHANNELS)
-    return stored_video_shape(data.latent, int(data.frames), int(data.height), int(data.width))
+    f, h, w, c = stored_video_shape(data.latent, int(data.frames), int(data.height), int(data.width))
+    return f, h, w, VAE_CHANNELS_BY_CONFIG.get(data.get("vae_config", "") or data.latent, c)
 
 
 def token_grid(config) -> tuple[int, int, int]:

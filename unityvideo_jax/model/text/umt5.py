@@ -172,7 +172,9 @@ class UMT5Encoder(nnx.Module):
 
     def __call__(self, ids: jax.Array, mask: jax.Array) -> jax.Array:
         """ids (B, L) int, mask (B, L) bool with True on real tokens -> (B, L, D) float32."""
-        x = self.embed(ids).astype(jnp.float32)
+        # gather, then cast: nnx.Embed would cast the whole table to its init dtype first (4.2 GB of
+        # fp32 temporaries for umT5-XXL's 256k x 4096 table held in bf16)
+        x = jnp.take(self.embed.embedding[...], ids, axis=0).astype(jnp.float32)
         for layer in self.layers:
             x = layer(x, mask)
         return self.final_norm(x)
