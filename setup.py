@@ -41,6 +41,7 @@ setup(
         "imageio>=2.30",
         "imageio-ffmpeg>=0.5",
         "etils[epath]>=1.7",  # one path type for local folders and gs:// (Orbax and TFDS use it too)
+        "fsspec>=2024.2",  # the filesystem interface storage/ calls for gs:// objects
         "gcsfs>=2024.2",  # gs:// for etils.epath (through fsspec), staging and uploads
     ],
     extras_require={

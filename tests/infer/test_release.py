@@ -41,6 +41,15 @@ def videos(files):
     return pipe, _three_tasks(pipe)
 
 
+def test_the_dit_is_kept_in_bf16_as_published(videos):
+    import jax
+    import jax.numpy as jnp
+
+    pipe, _ = videos
+    dtypes = {x.dtype for x in jax.tree.leaves(pipe.params) if jnp.issubdtype(x.dtype, jnp.floating)}
+    assert dtypes == {jnp.dtype(jnp.bfloat16)}
+
+
 def test_layouts_are_told_apart_by_their_files(files):
     assert base_folder(files["original"]).layout == "original"
     assert base_folder(files["diffusers"]).layout == "diffusers"

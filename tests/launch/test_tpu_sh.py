@@ -450,6 +450,7 @@ def test_the_readme_worked_example_runs_as_written(tpu):
 
     text = (ROOT / "launch" / "README.md").read_text()
     block = text.split("## Worked example", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    block = block.replace("\\\n", " ")  # a command continued on the next line, as a shell reads it
     env = {}
     for line in block.splitlines():
         if line.startswith("export "):

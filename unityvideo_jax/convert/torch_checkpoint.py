@@ -19,6 +19,7 @@ from functools import partial
 from typing import Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -67,7 +68,7 @@ def abstract_model(config) -> UnityDiT:
     return nnx.eval_shape(lambda: UnityDiT(model_config, rngs=nnx.Rngs(0)))
 
 
-def load_torch_checkpoint(path, config, *, format: str | None = None, shardings=None) -> UnityDiT:
+def load_torch_checkpoint(path, config, *, format: str | None = None, shardings=None, dtype=None) -> UnityDiT:
     """A `UnityDiT` of `config` holding the weights of a PyTorch safetensors checkpoint.
 
     path: a .safetensors file, a sharded *.index.json, or a folder holding one (e.g. a diffusers
@@ -75,7 +76,9 @@ def load_torch_checkpoint(path, config, *, format: str | None = None, shardings=
     A diffusers Wan base loaded into a two-stream config gets its new parts as the release
     started them (see new_parts.py). shardings: None (default device) or, per parameter, a
     `jax.sharding.Sharding` (an nnx.State, nested or dotted-path dict, as from
-    `parallel.sharding.state_shardings`); each device then receives only its shard.
+    `parallel.sharding.state_shardings`); each device then receives only its shard. dtype: None keeps
+    the config's parameter dtype (fp32); e.g. "bfloat16" stores every floating parameter so (inference
+    on one chip: the 5B release's bf16 file stays 10 GB), converted on the host, tensor by tensor.
     """
     spec = from_config(model_config_of(config))
     graphdef, state = nnx.split(abstract_model(config))
@@ -97,7 +100,9 @@ def load_torch_checkpoint(path, config, *, format: str | None = None, shardings=
                     f"the {format} format has no tensor for our parameter {key}: this config's flavour cannot "
                     "start from such a checkpoint; use a release-flavour config or the release format"
                 )
-        values = {key: _place(leaf.shape, leaf.dtype, targets.get(key), builds[key]) for key, leaf in ours.items()}
+        want = (lambda d: jnp.dtype(dtype) if dtype is not None and jnp.issubdtype(d, jnp.floating) else d)  # noqa: E731
+        values = {key: _place(leaf.shape, want(leaf.dtype), targets.get(key), _cast(builds[key], want(leaf.dtype)))
+                  for key, leaf in ours.items()}
     nnx.replace_by_pure_dict(state, unflatten(values))
     return nnx.merge(graphdef, state)
 
@@ -264,6 +269,15 @@ def _aligned_empty(shape, dtype, fill=None) -> np.ndarray:
     if fill is not None:
         out.fill(fill)
     return out
+
+
+def _cast(build: Callable, dtype) -> Callable:
+    """`build` whose array is in `dtype` (a no-op where it already is)."""
+    def cast(*index):
+        array = build(*index)
+        return array if array.dtype == dtype else array.astype(dtype)
+
+    return cast
 
 
 def _place(shape, dtype, sharding, build: Callable) -> jax.Array:

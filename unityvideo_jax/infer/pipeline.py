@@ -77,12 +77,13 @@ class Pipeline:
         return cls(config, params, latents=latents)
 
     @classmethod
-    def from_release(cls, checkpoint, base, *, config=None) -> "Pipeline":
+    def from_release(cls, checkpoint, base, *, config=None, dtype: str | None = "bfloat16") -> "Pipeline":
         """The published UnityVideo: its release `checkpoint` (.safetensors) on a Wan2.2-TI2V-5B `base`
-        folder, original or diffusers layout (infer/release.py). `config`: default the 5B release's."""
+        folder, original or diffusers layout (infer/release.py). `config`: default the 5B release's;
+        `dtype`: the DiT's parameters (bf16 as published; None: the config's fp32)."""
         from unityvideo_jax.infer.release import load_release
 
-        config, latents, params = load_release(checkpoint, base, config)
+        config, latents, params = load_release(checkpoint, base, config, dtype)
         return cls(config, params, latents=latents)
 
     def run(self, task: str, modality, *, prompt=None, video=None, condition=None, steps: int | None = None,

@@ -69,19 +69,22 @@ def release_config(base: BaseFolder, config=None) -> ml_collections.ConfigDict:
     return config
 
 
-def load_release(checkpoint, base, config=None):
-    """(config, latent space, DiT parameters) of the release `checkpoint` on the Wan `base` folder."""
+def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16"):
+    """(config, latent space, DiT parameters) of the release `checkpoint` on the Wan `base` folder. The
+    DiT's parameters are kept in `dtype` (default bf16, as the published file: 10 GB for the 5B model;
+    None: the config's fp32)."""
     from flax import nnx
 
     from unityvideo_jax.convert.torch_checkpoint import load_torch_checkpoint
-    from unityvideo_jax.infer.pipeline import _latents
+    from unityvideo_jax.model.vae.latent_space import latent_space
     from unityvideo_jax.train.constants import text_encoder
 
     folder = base_folder(base)
     if not Path(checkpoint).exists():
         raise FileNotFoundError(f"release checkpoint {checkpoint} not found: pass the published .safetensors file")
     config = release_config(folder, config)
-    latents = _latents(config)  # a missing or mis-shaped VAE fails here, before the large reads
+    data = config.data  # a missing or mis-shaped VAE fails here, before the large reads
+    latents = latent_space(data.latent, data.vae_weights, data.get("vae_config", "") or None)
     text_encoder(config)  # read once; the pipeline's prompts reuse it
-    model = load_torch_checkpoint(checkpoint, config, format="release")
+    model = load_torch_checkpoint(checkpoint, config, format="release", dtype=dtype)
     return config, latents, nnx.to_pure_dict(nnx.state(model, nnx.Param))
