@@ -54,6 +54,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     d.vae_weights = ""  # the vae/ folder of a Wan diffusers checkpoint, or the original folder's Wan2.x_VAE.pth
     d.vae_config = ""  # the architecture of a .pth VAE by name (get_vae_config); "": the latent's published one
     d.text_encoder_weights = ""  # a Wan folder: diffusers (text_encoder/, tokenizer/) or original (.pth, google/umt5-xxl/)
+    d.text_encoder_param_dtype = ""  # umT5's stored weights: "" fp32; "bfloat16" for inference on one chip
     d.sources = ("single_person", "two_person", "objects", "mixed")  # the paper's four groups
     # Which modalities each source has (segmentation only on multi-instance clips, as in OpenUni).
     d.source_modalities = ml_collections.ConfigDict(

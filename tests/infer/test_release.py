@@ -116,3 +116,39 @@ def test_cli_names_what_release_needs(files, capsys):
     with pytest.raises(SystemExit):
         cli.main(["sample", "--task", "joint", "--modality", "depth", "--output", "x.mp4"])
     assert "pass one of --checkpoint DIR or --release FILE --base DIR" in capsys.readouterr().err
+
+
+def test_staged_weights_take_turns_on_the_device_and_give_the_same_videos(files, videos, monkeypatch):
+    """With stage_weights the text encoder's and the DiT's weights wait in host memory; each is placed for
+    its stage and its device buffers deleted after, so the two are never on the chip together."""
+    import jax
+
+    from unityvideo_jax.infer import chip_stages
+
+    _, want = videos
+    events, placed = [], []
+    real = chip_stages.HostWeights.placed
+
+    def recorded(self):
+        name = "dit" if self.bytes == pipe_dit_bytes[0] else "text"
+        inner = real(self)
+        tree = inner.__enter__()
+        events.append(f"+{name}")
+        placed.append(tree)
+        try:
+            yield tree
+        finally:
+            inner.__exit__(None, None, None)
+            events.append(f"-{name}")
+
+    pipe_dit_bytes = [None]
+    monkeypatch.setattr(chip_stages.HostWeights, "placed", __import__("contextlib").contextmanager(recorded))
+    pipe = Pipeline.from_release(files["release"], files["original"], config=get_config(), stage_weights=True)
+    pipe_dit_bytes[0] = pipe._dit.bytes
+    assert pipe.staged and pipe.text.weight_bytes > 0
+    events.clear()
+    got = _three_tasks(pipe)
+    assert events == ["+text", "-text", "+dit", "-dit"] * 3  # one at a time, every task
+    assert all(leaf.is_deleted() for tree in placed for leaf in jax.tree.leaves(tree))
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)

@@ -12,6 +12,7 @@ and umT5 folders are `config.data.vae_weights` and `config.data.text_encoder_wei
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -43,13 +44,23 @@ def _latents(config) -> LatentSpace:
 
 
 class Pipeline:
-    def __init__(self, config, params, *, latents: LatentSpace | None = None):
+    def __init__(self, config, params, *, latents: LatentSpace | None = None, stage_weights: bool = False):
+        """`stage_weights`: keep the DiT's and the text encoder's weights in host memory and place each on
+        the device only for its stage (infer/chip_stages.py), so the two never share the chip."""
         self.config = config
         abstract = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
         self._graphdef = nnx.graphdef(abstract)
-        self.params = params
-        self.latents = latents if latents is not None else _latents(config)
         self.text = text_encoder(config)
+        self.staged = bool(stage_weights)
+        if self.staged:
+            from unityvideo_jax.infer.chip_stages import HostWeights
+
+            self.text.offload(HostWeights)
+            self._dit = HostWeights(params)
+            self.params = self._dit.host
+        else:
+            self.params = params
+        self.latents = latents if latents is not None else _latents(config)
         self.constants = step_constants(config)
 
     @classmethod
@@ -77,14 +88,16 @@ class Pipeline:
         return cls(config, params, latents=latents)
 
     @classmethod
-    def from_release(cls, checkpoint, base, *, config=None, dtype: str | None = "bfloat16") -> "Pipeline":
+    def from_release(cls, checkpoint, base, *, config=None, dtype: str | None = "bfloat16",
+                     stage_weights="auto") -> "Pipeline":
         """The published UnityVideo: its release `checkpoint` (.safetensors) on a Wan2.2-TI2V-5B `base`
         folder, original or diffusers layout (infer/release.py). `config`: default the 5B release's;
-        `dtype`: the DiT's parameters (bf16 as published; None: the config's fp32)."""
+        `dtype`: the DiT's and umT5's parameters (bf16 as published; None: fp32); `stage_weights`: True,
+        False or "auto" (stage where the two do not fit the device together, e.g. a 16 GB TPU chip)."""
         from unityvideo_jax.infer.release import load_release
 
-        config, latents, params = load_release(checkpoint, base, config, dtype)
-        return cls(config, params, latents=latents)
+        config, latents, params, staged = load_release(checkpoint, base, config, dtype, stage_weights)
+        return cls(config, params, latents=latents, stage_weights=staged)
 
     def run(self, task: str, modality, *, prompt=None, video=None, condition=None, steps: int | None = None,
             guidance: float | None = None, seed: int = 0, method: str | None = None, samples: int = 1) -> Output:
@@ -106,15 +119,16 @@ class Pipeline:
         text, _ = self.text.encode(["" if c is None else c for c in captions])
         t_encode = time.perf_counter()
         draws = []
-        for k in range(samples):
-            draws.append(self._generate(
-                self.params, jnp.asarray(rgb), jnp.asarray(aux), jnp.asarray(text),
-                self._aux_text(ids, text), jnp.asarray(ids), jax.random.key(seed + k),
-                self.constants.empty_text, task=task, steps=steps, method=method, guidance=float(guidance),
-                shift=float(self.config.infer.shift),
-            ))
-        out_rgb = np.mean([np.asarray(d[0]) for d in draws], axis=0)
-        out_aux = np.mean([np.asarray(d[1]) for d in draws], axis=0)
+        with self._dit.placed() if self.staged else contextlib.nullcontext(self.params) as params:
+            for k in range(samples):
+                draws.append(self._generate(
+                    params, jnp.asarray(rgb), jnp.asarray(aux), jnp.asarray(text),
+                    self._aux_text(ids, text), jnp.asarray(ids), jax.random.key(seed + k),
+                    self.constants.empty_text, task=task, steps=steps, method=method, guidance=float(guidance),
+                    shift=float(self.config.infer.shift),
+                ))
+            out_rgb = np.mean([np.asarray(d[0]) for d in draws], axis=0)  # fetched before the DiT leaves
+            out_aux = np.mean([np.asarray(d[1]) for d in draws], axis=0)
         t_sample = time.perf_counter()
         result = Output(
             rgb=video if task == "estimate" else self.latents.decode(out_rgb),

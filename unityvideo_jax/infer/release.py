@@ -69,13 +69,17 @@ def release_config(base: BaseFolder, config=None) -> ml_collections.ConfigDict:
     return config
 
 
-def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16"):
-    """(config, latent space, DiT parameters) of the release `checkpoint` on the Wan `base` folder. The
-    DiT's parameters are kept in `dtype` (default bf16, as the published file: 10 GB for the 5B model;
-    None: the config's fp32)."""
+def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", stage_weights="auto"):
+    """(config, latent space, DiT parameters, whether the weights are staged) of the release `checkpoint`
+    on the Wan `base` folder. The DiT's and umT5's parameters are kept in `dtype` (default bf16, as
+    published: 10 GB and 11.4 GB for the 5B release; None: the config's fp32). `stage_weights`: True
+    keeps both in host memory and places each on the chip only for its stage (infer/chip_stages.py);
+    "auto" does so where they do not fit the device together."""
+    import jax
     from flax import nnx
 
-    from unityvideo_jax.convert.torch_checkpoint import load_torch_checkpoint
+    from unityvideo_jax.convert.torch_checkpoint import abstract_model, load_torch_checkpoint
+    from unityvideo_jax.infer.chip_stages import HostWeights, fits_together
     from unityvideo_jax.model.vae.latent_space import latent_space
     from unityvideo_jax.train.constants import text_encoder
 
@@ -83,8 +87,19 @@ def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16"):
     if not Path(checkpoint).exists():
         raise FileNotFoundError(f"release checkpoint {checkpoint} not found: pass the published .safetensors file")
     config = release_config(folder, config)
+    config.data.text_encoder_param_dtype = dtype or ""
     data = config.data  # a missing or mis-shaped VAE fails here, before the large reads
     latents = latent_space(data.latent, data.vae_weights, data.get("vae_config", "") or None)
-    text_encoder(config)  # read once; the pipeline's prompts reuse it
-    model = load_torch_checkpoint(checkpoint, config, format="release", dtype=dtype)
-    return config, latents, nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    encoder = text_encoder(config)  # read once; the pipeline's prompts reuse it
+    abstract = nnx.to_pure_dict(nnx.state(abstract_model(config), nnx.Param))
+    width = jax.numpy.dtype(dtype).itemsize if dtype else 4
+    dit_bytes = sum(x.size * width for x in jax.tree.leaves(abstract))
+    if stage_weights == "auto":
+        stage_weights = not fits_together(encoder.weight_bytes, dit_bytes)
+    shardings = None
+    if stage_weights:
+        encoder.offload(HostWeights)  # off the chip before the DiT's weights arrive
+        host = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
+        shardings = jax.tree.map(lambda _: host, abstract)
+    model = load_torch_checkpoint(checkpoint, config, format="release", dtype=dtype, shardings=shardings)
+    return config, latents, nnx.to_pure_dict(nnx.state(model, nnx.Param)), bool(stage_weights)

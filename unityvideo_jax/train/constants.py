@@ -20,7 +20,8 @@ def text_encoder(config):
     from unityvideo_jax.model.text.encoders import text_encoder as by_name
 
     data = config.data
-    return by_name(data.text_encoder, data.get("text_encoder_weights", "") or None, int(data.text_len))
+    return by_name(data.text_encoder, data.get("text_encoder_weights", "") or None, int(data.text_len),
+                   data.get("text_encoder_param_dtype", "") or None)
 
 
 def step_constants(config) -> StepConstants:

@@ -49,6 +49,17 @@ class TextEncoder:
         self._forward = jax.jit(partial(_forward, graphdef, max_len))
         probe = jax.ShapeDtypeStruct((1, 2), jnp.int32), jax.ShapeDtypeStruct((1, 2), jnp.bool_)
         self.dim = jax.eval_shape(self._forward, self._state, *probe).shape[-1]
+        self._host = None  # set by offload(): the weights wait in host memory between encodes
+
+    @property
+    def weight_bytes(self) -> int:
+        return self._host.bytes if self._host is not None else sum(x.nbytes for x in jax.tree.leaves(self._state))
+
+    def offload(self, host_weights) -> None:
+        """Keep the weights in host memory (`host_weights`: infer/chip_stages.HostWeights's class) and
+        place them on the device only while `encode` runs."""
+        if self._host is None:
+            self._host, self._state = host_weights(self._state), None
 
     def encode(self, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """captions -> (embeddings (B, max_len, D) float32, lengths (B,) int32).
@@ -66,6 +77,9 @@ class TextEncoder:
         for row, caption_ids in zip(tokens, ids):
             row[: len(caption_ids)] = caption_ids
         mask = np.arange(tokens.shape[1])[None, :] < lengths[:, None]
+        if self._host is not None:
+            with self._host.placed() as state:
+                return np.asarray(self._forward(state, tokens, mask)), lengths
         return np.asarray(self._forward(self._state, tokens, mask)), lengths
 
     def encode_one(self, caption: str) -> np.ndarray:
@@ -126,10 +140,13 @@ MAX_TEXT_LEN = 512  # both encoders' limit; records keep this many caption token
 
 
 @functools.lru_cache(maxsize=4)
-def text_encoder(name: str, weights: str | None = None, max_len: int = MAX_TEXT_LEN) -> TextEncoder:
+def text_encoder(name: str, weights: str | None = None, max_len: int = MAX_TEXT_LEN,
+                 param_dtype: str | None = None) -> TextEncoder:
     """The text encoder `name` (`config.data.text_encoder`), padding to `max_len`, cached per process
     (Grain workers load their own): the one factory for records and for training/sampling constants.
-    umT5 reads `weights` (`config.data.text_encoder_weights`), a Wan folder holding text_encoder/ and tokenizer/."""
+    umT5 reads `weights` (`config.data.text_encoder_weights`), a Wan folder of either layout (umt5_files);
+    `param_dtype` (`config.data.text_encoder_param_dtype`) stores its weights so (e.g. bf16: 11.4 GB for
+    umT5-XXL instead of 23), None in fp32."""
     if name not in ENCODERS:
         raise ValueError(f"config.data.text_encoder={name!r}: expected one of {', '.join(ENCODERS)}")
     if name == "minilm":
@@ -142,7 +159,8 @@ def text_encoder(name: str, weights: str | None = None, max_len: int = MAX_TEXT_
     if is_url(weights):  # staged once to the local cache
         weights = str(stage(weights, what="--text-encoder-weights (config.data.text_encoder_weights)"))
     model, tokenizer = umt5_files(weights)
-    return umt5_encoder(model, tokenizer, max_len=max_len)
+    put = None if not param_dtype else (lambda _, array: jnp.asarray(array, jnp.dtype(param_dtype)))
+    return umt5_encoder(model, tokenizer, max_len=max_len, put=put)
 
 
 WAN_T5_FILE, WAN_T5_TOKENIZER = "models_t5_umt5-xxl-enc-bf16.pth", "google/umt5-xxl"  # the original Wan folder's
