@@ -11,7 +11,7 @@ from flax import nnx
 
 from tests.infer.release_fixture_config import get_config
 from unityvideo_jax import cli
-from unityvideo_jax.aot.sample_plan import STEPS, data_parallel, format_sample_plan, plan_sample
+from unityvideo_jax.aot.sample_plan import data_parallel, format_sample_plan, plan_sample
 from unityvideo_jax.latents.shapes import token_grid
 from unityvideo_jax.model.dit.flops import forward_flops
 from unityvideo_jax.model.dit.spec import from_config
@@ -35,7 +35,12 @@ def test_every_stage_of_one_video_is_planned_on_one_chip():
     denoise = p.stages[1]
     assert denoise.cost.arguments >= 2 * params  # the DiT's weights in bf16, on the chip
     forward = forward_flops(from_config(config.model), token_grid(config), 2, config.data.text_len)
-    assert denoise.flops == 2 * forward and denoise.calls == STEPS  # guided: two forwards a step
+    assert denoise.flops == forward and denoise.calls == config.infer.steps  # unguided, as released: one forward
+    guided = get_config()
+    guided.model.dtype, guided.infer.guidance = "bfloat16", 7.5
+    twice = plan_sample(guided, "v5e-4", tasks=("joint",), text_config=None)
+    assert [s.kind for s in twice.stages] == ["denoise", "decode"]
+    assert twice.stages[0].flops == 2 * forward and twice.stages[0].cost.arguments >= denoise.cost.arguments
     assert p.floor_s == pytest.approx(p.stages[0].seconds_floor + denoise.seconds_floor + p.stages[-1].seconds_floor)
     assert p.stages[-1].calls == 2  # 5 frames are 2 latent frames, decoded one at a time
     text = format_sample_plan(p)

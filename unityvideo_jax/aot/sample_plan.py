@@ -4,13 +4,14 @@ for one chip of a slice (libtpu), measured, and the floor of a whole video.
 The stages run one after the other, each with only its own weights on the chip (the previous stage's
 freed; what passes between them is a few MB of embeddings and latents):
   text encoder   umT5 on the prompt and the empty caption (B = 2 x 512 tokens), bf16 weights
-  denoise        one Euler step of a task with classifier-free guidance: the conditional and the
-                 unconditional forward as one batch of 2 (as Pipeline does), bf16 DiT weights
+  denoise        one Euler step of a task, bf16 DiT weights: one forward (the release samples without
+                 guidance, config.infer.guidance = 1), or with guidance the conditional and the
+                 unconditional forward as one batch of 2 (as Pipeline does)
   VAE decode     the whole video in causal chunks of one latent frame (vae_plan.py), fp32 weights
 Per stage: bytes per chip (aot/cost.py: arguments + outputs - donated + temporaries + code), the
 headroom left of the chip's HBM, and FLOPs. The floor of a video is the sum over stages of FLOPs
 over the chip's peak bf16 FLOP/s (the VAE's also over its bytes over HBM bandwidth), with the
-denoise step run `steps` times (20 Euler steps, as the release samples). The DiT's FLOPs are the
+denoise step run config.infer.steps times (20 Euler steps, as the release samples). The DiT's FLOPs are the
 analytic count (model/dit/flops.py: XLA counts the scanned layers once); the text encoder's and the
 VAE's are XLA's (no scan).
 """
@@ -41,7 +42,6 @@ from unityvideo_jax.parallel.rules import get_rules
 from unityvideo_jax.parallel.topology import parse, topology_devices
 
 HEADROOM = 0.10  # a stage "fits" with at least this share of the chip's HBM free
-STEPS = 20  # Euler steps of the release's sampler
 GUIDED_BATCH = 2  # conditional + unconditional forward
 
 
@@ -77,7 +77,7 @@ class SamplePlan:
 
     @property
     def floor_s(self) -> float:
-        """Seconds per video on one chip, at best: text once, `STEPS` denoise steps of the costliest task
+        """Seconds per video on one chip, at best: text once, config.infer.steps denoise steps of the costliest task
         (all cost the same: both streams go through the model), one decode."""
         denoise = [s.seconds_floor for s in self.stages if s.kind == "denoise"]
         return sum(s.seconds_floor for s in self.stages if s.kind != "denoise") + max(denoise, default=0.0)
@@ -106,7 +106,9 @@ def compile_text_encoder(sharding, config=UMT5_XXL, text_len: int = 512):
 
 
 def compile_denoise_step(config, sharding, task: str):
-    """One guided Euler step of `task` for one video, bf16 weights on one chip."""
+    """One Euler step of `task` for one video (guided when config.infer.guidance != 1), bf16 weights
+    on one chip."""
+    guidance = float(config.infer.guidance)
     model = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
     # a pure dict, merged inside the sampler's loop (as Pipeline does): NNX variables must not cross trace levels
     graphdef, params = nnx.graphdef(model), nnx.to_pure_dict(nnx.state(model, nnx.Param))
@@ -119,10 +121,13 @@ def compile_denoise_step(config, sharding, task: str):
 
     def step(p, rgb, aux, text, empty, aux_text, modality):
         def velocity(r, a, t_r, t_a):
+            model = nnx.merge(graphdef, p)
+            if guidance == 1.0:
+                return model(r, a, t_r, t_a, text, aux_text, modality)
             two = lambda x: jnp.concatenate([x, x], axis=0)  # noqa: E731
             texts = jnp.concatenate([text, jnp.broadcast_to(empty, text.shape)])
-            v_r, v_a = nnx.merge(graphdef, p)(two(r), two(a), two(t_r), two(t_a), texts, two(aux_text), two(modality))
-            mix = lambda v: v[1:] + 5.0 * (v[:1] - v[1:])  # noqa: E731
+            v_r, v_a = model(two(r), two(a), two(t_r), two(t_a), texts, two(aux_text), two(modality))
+            mix = lambda v: v[1:] + guidance * (v[:1] - v[1:])  # noqa: E731
             return mix(v_r), mix(v_a)
 
         return sample(velocity, rgb, aux, task, jax.random.key(0), steps=1)
@@ -135,7 +140,7 @@ def _within(contexts, fn, *args):
         return fn(*args)
 
 
-def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL, steps: int = STEPS) -> SamplePlan:
+def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL) -> SamplePlan:
     """Compile and measure each inference stage of `config` at its data size on one chip of `topology`."""
     tpu, mesh, sharding = _one_chip(config, topology)
     peak = tpu.chip.peak_bf16_flops
@@ -148,11 +153,12 @@ def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL, ste
                             cost.xla_flops / peak))
     spec, grid = from_config(config.model), token_grid(config)
     forward = forward_flops(spec, grid, 2, int(config.data.text_len))
+    steps, guided = int(config.infer.steps), float(config.infer.guidance) != 1.0
     for task in tasks:
         cost = measure(lambda *_: _within(on_chip(), compile_denoise_step, config, sharding, task), None, None)
-        flops = GUIDED_BATCH * forward
-        stages.append(Stage(f"denoise step, {task} (guided: 2 forwards)", "denoise", cost, flops, steps,
-                            steps * flops / peak))
+        flops = (GUIDED_BATCH if guided else 1) * forward
+        how = f"guided {config.infer.guidance:g}: 2 forwards" if guided else "no guidance, as released: 1 forward"
+        stages.append(Stage(f"denoise step, {task} ({how})", "denoise", cost, flops, steps, steps * flops / peak))
     vae = get_vae_config(config.data.get("vae_config", "") or config.data.latent)
     latent = latent_shape(config.data)
     decode = plan_decode(vae, topology, latent, chunk_frames=1)
@@ -177,8 +183,9 @@ def format_sample_plan(p: SamplePlan) -> str:
         lines.append(f"  {s.name}: {gigabytes(c.peak)} per chip ({s.free(p.hbm):.0%} free, "
                      f"{'fits' if s.fits(p.hbm) else 'DOES NOT FIT with 10% free'}; weights and inputs {gigabytes(c.arguments)}, "
                      f"temporaries {gigabytes(c.temporaries)}); {flop_count(s.flops)} x {s.calls}, floor {seconds(s.seconds_floor)}")
-    lines.append(f"  floor per video: {seconds(p.floor_s)} (text, {p.stages[-2].calls if len(p.stages) > 1 else STEPS} "
-                 f"guided Euler steps of one task, decode); {'every stage fits' if p.fits else 'DOES NOT FIT'}")
+    steps = next((s.calls for s in p.stages if s.kind == "denoise"), 0)
+    lines.append(f"  floor per video: {seconds(p.floor_s)} (text, {steps} Euler steps of one task, decode); "
+                 f"{'every stage fits' if p.fits else 'DOES NOT FIT'}")
     return "\n".join(lines)
 
 
