@@ -190,3 +190,15 @@ def test_hub_repo_ids_download_only_the_needed_files(files, monkeypatch):
                                                  r"from the Hugging Face Hub .*download Wan2.2_VAE.pth"):
         release.fetch_base("Wan-AI/Wan2.2-TI2V-5B")
     assert release.fetch_base(str(files["original"])) == files["original"]  # a local folder is used as it is
+
+
+def test_the_text_encoder_can_run_on_the_host_cpu(files, videos):
+    import jax
+
+    _, want = videos
+    pipe = Pipeline.from_release(files["release"], files["original"], config=get_config(), text_on="cpu")
+    assert pipe.text._host.device == jax.devices("cpu")[0]
+    for a, b in zip(want, _three_tasks(pipe)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="text_on='gpu': expected 'chip' or 'cpu'"):
+        Pipeline.from_release(files["release"], files["original"], config=get_config(), text_on="gpu")

@@ -89,14 +89,15 @@ class Pipeline:
 
     @classmethod
     def from_release(cls, checkpoint, base, *, config=None, dtype: str | None = "bfloat16",
-                     stage_weights="auto") -> "Pipeline":
+                     stage_weights="auto", text_on: str = "chip") -> "Pipeline":
         """The published UnityVideo: its release `checkpoint` (.safetensors) on a Wan2.2-TI2V-5B `base`
         folder, original or diffusers layout (infer/release.py). `config`: default the 5B release's;
         `dtype`: the DiT's and umT5's parameters (bf16 as published; None: fp32); `stage_weights`: True,
-        False or "auto" (stage where the two do not fit the device together, e.g. a 16 GB TPU chip)."""
+        False or "auto" (stage where the two do not fit the device together, e.g. a 16 GB TPU chip);
+        `text_on`: "chip", or "cpu" to run the text encoder on the host."""
         from unityvideo_jax.infer.release import load_release
 
-        config, latents, params, staged = load_release(checkpoint, base, config, dtype, stage_weights)
+        config, latents, params, staged = load_release(checkpoint, base, config, dtype, stage_weights, text_on)
         return cls(config, params, latents=latents, stage_weights=staged)
 
     def run(self, task: str, modality, *, prompt=None, video=None, condition=None, steps: int | None = None,

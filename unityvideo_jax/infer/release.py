@@ -16,6 +16,7 @@ read once: the VAE, then the text encoder (cached for the pipeline's prompts), t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from pathlib import Path
 
@@ -115,12 +116,14 @@ def release_config(base: BaseFolder, config=None) -> ml_collections.ConfigDict:
     return config
 
 
-def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", stage_weights="auto"):
+def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", stage_weights="auto",
+                 text_on: str = "chip"):
     """(config, latent space, DiT parameters, whether the weights are staged) of the release `checkpoint`
     on the Wan `base` folder. The DiT's and umT5's parameters are kept in `dtype` (default bf16, as
     published: 10 GB and 11.4 GB for the 5B release; None: the config's fp32). `stage_weights`: True
     keeps both in host memory and places each on the chip only for its stage (infer/chip_stages.py);
-    "auto" does so where they do not fit the device together."""
+    "auto" does so where they do not fit the device together. `text_on` "cpu" runs the text encoder on
+    the host's CPU instead (slow, but the chip then only ever holds the DiT and the VAE)."""
     import jax
     from flax import nnx
 
@@ -141,11 +144,15 @@ def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", 
     abstract = nnx.to_pure_dict(nnx.state(abstract_model(config), nnx.Param))
     width = jax.numpy.dtype(dtype).itemsize if dtype else 4
     dit_bytes = sum(x.size * width for x in jax.tree.leaves(abstract))
+    if text_on not in ("chip", "cpu"):
+        raise ValueError(f"text_on={text_on!r}: expected 'chip' or 'cpu'")
+    if text_on == "cpu":  # kept in host memory and run there: never on the chip
+        encoder.offload(functools.partial(HostWeights, device=jax.devices("cpu")[0]))
     if stage_weights == "auto":
-        stage_weights = not fits_together(encoder.weight_bytes, dit_bytes)
+        stage_weights = text_on == "chip" and not fits_together(encoder.weight_bytes, dit_bytes)
     shardings = None
     if stage_weights:
-        encoder.offload(HostWeights)  # off the chip before the DiT's weights arrive
+        encoder.offload(HostWeights)  # off the chip before the DiT's weights arrive (no-op if already)
         host = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
         shardings = jax.tree.map(lambda _: host, abstract)
     model = load_torch_checkpoint(checkpoint, config, format="release", dtype=dtype, shardings=shardings)

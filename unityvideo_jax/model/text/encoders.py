@@ -57,9 +57,10 @@ class TextEncoder:
 
     def offload(self, host_weights) -> None:
         """Keep the weights in host memory (`host_weights`: infer/chip_stages.HostWeights's class) and
-        place them on the device only while `encode` runs."""
-        if self._host is None:
-            self._host, self._state = host_weights(self._state), None
+        place them on the device only while `encode` runs. Called again (e.g. with another device), the
+        weights move to the new holder."""
+        tree = self._host.host if self._host is not None else self._state
+        self._host, self._state = host_weights(tree), None
 
     def encode(self, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """captions -> (embeddings (B, max_len, D) float32, lengths (B,) int32).
