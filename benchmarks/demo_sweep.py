@@ -140,7 +140,7 @@ def prepare(args) -> None:
         out[f"train/{family}/text_len"] = np.asarray(lengths)
         out[f"train/{family}/have"] = np.array([n in names for n in modalities.NAMES])
         print(f"{family}: {args.clips} clips, {time.perf_counter() - start:.0f} s", flush=True)
-    clips = list(eval_clips(config, FAMILIES, args.eval_clips))
+    clips = list(eval_clips(config, FAMILIES, args.eval_clips, split="validation"))  # sweeps choose on validation
     text, _ = encoder.encode([c.caption for c in clips])
     out["eval/text"] = np.asarray(text, np.float16)
     prompts, _ = encoder.encode([m.prompt for m in modalities.MODALITIES])
@@ -209,7 +209,7 @@ class Scorer:
         from unityvideo_jax.eval import baselines, scores
 
         count = int(data["eval_clips"])
-        self.clips = list(eval_clips(config, FAMILIES, count))
+        self.clips = list(eval_clips(config, FAMILIES, count, split="validation"))
         self.text = data["eval/text"].astype(np.float32)
         self.prompts, self.empty = data["prompts"], data["empty"]
         stats = baselines.TrainingStatistics(

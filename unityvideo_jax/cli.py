@@ -315,6 +315,8 @@ def _eval(argv: list[str]) -> int:
                                    "checkpoint's config.infer.guidance)")
     _renamed(parser, "--cfg", guidance)
     parser.add_argument("--seed", type=int, default=0, help="which held-out clips (and sampling noise)")
+    parser.add_argument("--split", choices=("test", "validation"), default="test",
+                        help="held-out clips: test to report (default), validation to choose settings")
     parser.add_argument("--batch", type=int, default=8, help="(clip, modality) pairs per pipeline call")
     parser.add_argument("--tasks", default="estimate,condition,joint", help="comma-separated subset of the tasks")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")
@@ -338,7 +340,7 @@ def _eval(argv: list[str]) -> int:
     guidance = infer.guidance if args.guidance is None else args.guidance
     results = evaluate(pipeline, pipeline.config, families, args.count, args.seed, steps, args.samples,
                        estimate_steps=args.estimate_steps, guidance=guidance, batch=args.batch, tasks=tasks,
-                       log=lambda message: print(message, file=sys.stderr))
+                       log=lambda message: print(message, file=sys.stderr), split=args.split)
     written = write_report(results, args.output)
     print(f"wrote {', '.join(str(p) for p in written.values())}")
     return 0

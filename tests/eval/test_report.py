@@ -37,6 +37,7 @@ def test_write_report_writes_json_markdown_and_plots(runs, tmp_path):
     assert loaded["tasks"]["joint"]["objects"]["depth"]["model"]["object"]["flicker"] is None  # NaN -> null
     text = written["markdown"].read_text()
     assert "## Verdict" in text and "| two_person | segmentation | miou | 1.000 |" in text
+    assert "1 test clips per family" in text and loaded["settings"]["split"] == "test"  # reported on the test split
 
 
 def test_verdict_says_whether_the_model_beats_both_baselines(runs):

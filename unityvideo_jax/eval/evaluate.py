@@ -215,6 +215,7 @@ def evaluate(
     tasks: Sequence[str] = TASKS,
     baseline_clips: int = baselines.BASELINE_CLIPS,
     log: Callable[[str], None] | None = None,
+    split: str = "test",
 ) -> dict:
     """Score `pipeline` on `count` held-out clips per family (see the module doc for the result).
 
@@ -235,7 +236,7 @@ def evaluate(
     baseline_seconds = time.perf_counter() - start
     items = [
         Item(clip, i % count, m)
-        for i, clip in enumerate(eval_clips(config, families, count, seed))
+        for i, clip in enumerate(eval_clips(config, families, count, seed, split))
         for m in family_modalities(config, clip.family)
     ]
     log(f"{len(items)} (clip, modality) pairs from {count} clips x {len(families)} families")
@@ -252,7 +253,7 @@ def evaluate(
                 _condition(run, tally, items, batch, estimates)
             else:
                 _joint(run, tally, items, batch)
-    settings = dict(families=list(families), count=count, seed=seed, steps=steps, estimate_steps=estimate_steps,
+    settings = dict(families=list(families), count=count, seed=seed, split=split, steps=steps, estimate_steps=estimate_steps,
                     samples=samples, guidance=guidance,
                     method=method, batch=batch, baseline_clips=baseline_clips, tasks=list(tasks),
                     config=getattr(config, "name", ""))

@@ -130,7 +130,8 @@ def markdown(results: dict) -> str:
     s = results["settings"]
     parts = [
         f"# Evaluation of {s.get('config') or 'a model'} on held-out UniSynth clips",
-        f"{s['count']} clips per family ({', '.join(s['families'])}), seed {s['seed']}; sampler {s['method']}, "
+        f"{s['count']} {s.get('split', 'validation')} clips per family ({', '.join(s['families'])}), seed {s['seed']}; "
+        f"sampler {s['method']}, "
         f"{s['steps']} steps ({s.get('estimate_steps', s['steps'])} for estimation), guidance {s['guidance']}, "
         f"{s['samples']} sample(s) averaged. Scopes: all pixels, and "
         "object pixels (instances > 0). Baselines use no input: `constant` (one training value everywhere) and "

@@ -283,3 +283,20 @@ def test_eval_clips_are_held_out_and_repeatable():
     again = next(eval_clips(config, ("three_person",), 1, seed=1))
     np.testing.assert_array_equal(again.rgb, clips[0].rgb)
     assert eval_seed(0, 0) == EVAL_SEED_BASE >= SYNTH_CLIPS
+
+
+def test_validation_and_test_clips_never_meet():
+    """Settings are chosen on validation clips, numbers reported on test clips: disjoint seed ranges."""
+    from unityvideo_jax.data.input.heldout import SEEDS_PER_EVAL_SEED, SPLITS, eval_seed
+
+    last_validation = eval_seed(SPLITS["test"] // SEEDS_PER_EVAL_SEED - 1, SEEDS_PER_EVAL_SEED - 1, "validation")
+    assert last_validation < eval_seed(0, 0, "test")
+    config = small_config(frames=5, height=16, width=16)
+    test = next(eval_clips(config, ("objects",), 1))  # the default split: test
+    validation = next(eval_clips(config, ("objects",), 1, split="validation"))
+    assert not np.array_equal(test.rgb, validation.rgb)
+    np.testing.assert_array_equal(test.rgb, next(eval_clips(config, ("objects",), 1, split="test")).rgb)
+    with pytest.raises(ValueError, match="split='train': expected one of validation, test"):
+        next(eval_clips(config, ("objects",), 1, split="train"))
+    with pytest.raises(ValueError, match="seed=65536"):
+        next(eval_clips(config, ("objects",), 1, seed=SPLITS["test"] // SEEDS_PER_EVAL_SEED))
