@@ -40,7 +40,7 @@ def main() -> None:
     import libtpu
 
     print(f"jax {jax.__version__}, libtpu {getattr(libtpu, '__version__', '?')}, {time.strftime('%Y-%m-%d')}")
-    print("| chip | video | stage | GB per chip (VAE kept beside) | free | TFLOP per call | calls | floor |")
+    print("| chip | video | stage | GB per chip | free | TFLOP per call | calls | floor |")
     print("|---|---|---|---|---|---|---|---|")
     floors = {}
     for chip in args.chips:

@@ -43,9 +43,6 @@ def test_every_stage_of_one_video_is_planned_on_one_chip():
     assert twice.stages[0].flops == 2 * forward and twice.stages[0].cost.arguments >= denoise.cost.arguments
     assert p.floor_s == pytest.approx(p.stages[0].seconds_floor + denoise.seconds_floor + p.stages[-1].seconds_floor)
     assert p.stages[-1].calls == 2  # 5 frames are 2 latent frames, decoded one at a time
-    vae_bytes = p.stages[0].resident
-    assert vae_bytes > 0 and all(s.resident == vae_bytes for s in p.stages[:-1])  # the VAE stays on the chip
-    assert p.stages[0].peak == p.stages[0].cost.peak + vae_bytes
     text = format_sample_plan(p)
     assert "floor per video" in text and "every stage fits" in text
     assert data_parallel(p, 8).startswith("8 chips, one prompt each:")

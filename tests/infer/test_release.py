@@ -119,77 +119,38 @@ def test_cli_names_what_release_needs(files, capsys):
 
 
 def test_staged_weights_take_turns_on_the_device_and_give_the_same_videos(files, videos, monkeypatch):
-    """With stage_weights the text encoder's and the DiT's weights wait in host memory; each is placed for
-    its stage and its device buffers deleted after, so the two are never on the chip together."""
+    """With stage_weights the text encoder's, the VAE's and the DiT's weights wait in host memory; each is
+    placed for its calls and its device buffers deleted after, so no two are ever on the chip together."""
+    import contextlib
+
     import jax
 
-    from unityvideo_jax.infer import chip_stages
+    from unityvideo_jax.weights import host_weights
 
     _, want = videos
-    events, placed = [], []
-    real = chip_stages.HostWeights.placed
+    placed, events, on_device = [], [], [0]
+    real = host_weights.HostWeights.placed
 
+    @contextlib.contextmanager
     def recorded(self):
-        name = "dit" if self.bytes == pipe_dit_bytes[0] else "text"
-        inner = real(self)
-        tree = inner.__enter__()
-        events.append(f"+{name}")
-        placed.append(tree)
-        try:
+        with real(self) as tree:
+            on_device[0] += 1
+            events.append((self.bytes, on_device[0]))
+            placed.append(tree)
             yield tree
-        finally:
-            inner.__exit__(None, None, None)
-            events.append(f"-{name}")
+            on_device[0] -= 1
 
-    pipe_dit_bytes = [None]
-    monkeypatch.setattr(chip_stages.HostWeights, "placed", __import__("contextlib").contextmanager(recorded))
+    monkeypatch.setattr(host_weights.HostWeights, "placed", recorded)
     pipe = Pipeline.from_release(files["release"], files["original"], config=get_config(), stage_weights=True)
-    pipe_dit_bytes[0] = pipe._dit.bytes
     assert pipe.staged and pipe.text.weight_bytes > 0
     events.clear()
     got = _three_tasks(pipe)
-    assert events == ["+text", "-text", "+dit", "-dit"] * 3  # one at a time, every task
+    assert max(depth for _, depth in events) == 1  # one stage's weights at a time
+    kinds = {size for size, _ in events}
+    assert len(kinds) == 3 and pipe._dit.bytes in kinds and pipe.text.weight_bytes in kinds  # + the VAE's
     assert all(leaf.is_deleted() for tree in placed for leaf in jax.tree.leaves(tree))
     for a, b in zip(want, got):
         np.testing.assert_array_equal(a, b)
-
-
-def test_hub_repo_ids_download_only_the_needed_files(files, monkeypatch):
-    """A repo id instead of a path goes through huggingface_hub (stubbed here: no network), asking for the
-    release file and, of the base, only the VAE, the text encoder and the tokenizer."""
-    import huggingface_hub
-
-    from unityvideo_jax.infer import release
-
-    asked = []
-
-    def snapshot(repo, allow_patterns):
-        asked.append((repo, sorted(allow_patterns)))
-        return str(files["diffusers" if repo.endswith("Diffusers") else "original"])
-
-    def one_file(repo, filename):
-        asked.append((repo, filename))
-        return str(files["release"])
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", one_file)
-    assert release.fetch_release("KlingTeam/UnityVideo") == files["release"]
-    assert release.fetch_base("Wan-AI/Wan2.2-TI2V-5B") == files["original"]
-    assert release.fetch_base("Wan-AI/Wan2.2-TI2V-5B-Diffusers") == files["diffusers"]
-    assert asked == [
-        ("KlingTeam/UnityVideo", "unityvideo_wan22_ti2v_5b_step15000_ema.safetensors"),
-        ("Wan-AI/Wan2.2-TI2V-5B", ["Wan2.2_VAE.pth", "google/umt5-xxl/*", "models_t5_umt5-xxl-enc-bf16.pth"]),
-        ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", ["text_encoder/*", "tokenizer/*", "vae/*"]),
-    ]
-
-    def offline(*args, **kwargs):
-        raise huggingface_hub.errors.LocalEntryNotFoundError("offline mode is enabled")
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
-    with pytest.raises(FileNotFoundError, match=r"cannot download Wan base \(original layout\) Wan-AI/Wan2.2-TI2V-5B "
-                                                 r"from the Hugging Face Hub .*download Wan2.2_VAE.pth"):
-        release.fetch_base("Wan-AI/Wan2.2-TI2V-5B")
-    assert release.fetch_base(str(files["original"])) == files["original"]  # a local folder is used as it is
 
 
 def test_the_text_encoder_can_run_on_the_host_cpu(files, videos):

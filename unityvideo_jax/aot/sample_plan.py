@@ -7,9 +7,9 @@ freed; what passes between them is a few MB of embeddings and latents):
   denoise        one Euler step of a task, bf16 DiT weights: one forward (the release samples without
                  guidance, config.infer.guidance = 1), or with guidance the conditional and the
                  unconditional forward as one batch of 2 (as Pipeline does)
-  VAE decode     the whole video in causal chunks of one latent frame (vae_plan.py), fp32 weights; the
-                 pipeline keeps the VAE on the chip throughout (it also encodes input videos), so its
-                 weights count in every stage's peak
+  VAE decode     the whole video in causal chunks of one latent frame (vae_plan.py), fp32 weights
+Staged (Pipeline.from_release on a chip too small for all weights at once), the pipeline places each
+stage's weights only for its calls, the VAE's too (it also encodes input videos, a smaller call).
 Per stage: bytes per chip (aot/cost.py: arguments + outputs - donated + temporaries + code), the
 headroom left of the chip's HBM, and FLOPs. The floor of a video is the sum over stages of FLOPs
 over the chip's peak bf16 FLOP/s (the VAE's also over its bytes over HBM bandwidth), with the
@@ -55,11 +55,10 @@ class Stage:
     flops: float  # per call
     calls: int  # per video
     seconds_floor: float  # per video, all calls
-    resident: int = 0  # bytes of other weights on the chip meanwhile: the VAE's, which the pipeline keeps there
 
     @property
     def peak(self) -> int:
-        return self.cost.peak + self.resident
+        return self.cost.peak
 
     def free(self, hbm: int) -> float:
         return 1.0 - self.peak / hbm if not self.cost.refused else -1.0
@@ -159,7 +158,7 @@ def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL) -> 
         cost = measure(lambda *_: _within(on_chip(), compile_text_encoder, sharding, text_config), None, None)
         name = "umT5-XXL" if text_config == UMT5_XXL else f"umT5 {text_config.d_model} wide"
         stages.append(Stage(f"text encoder ({name}, 2 x 512 tokens)", "text", cost, cost.xla_flops, 1,
-                            cost.xla_flops / peak, resident=decode.params_bytes))
+                            cost.xla_flops / peak))
     spec, grid = from_config(config.model), token_grid(config)
     forward = forward_flops(spec, grid, 2, int(config.data.text_len))
     steps, guided = int(config.infer.steps), float(config.infer.guidance) != 1.0
@@ -167,8 +166,7 @@ def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL) -> 
         cost = measure(lambda *_: _within(on_chip(), compile_denoise_step, config, sharding, task), None, None)
         flops = (GUIDED_BATCH if guided else 1) * forward
         how = f"guided {config.infer.guidance:g}: 2 forwards" if guided else "no guidance, as released: 1 forward"
-        stages.append(Stage(f"denoise step, {task} ({how})", "denoise", cost, flops, steps, steps * flops / peak,
-                            resident=decode.params_bytes))
+        stages.append(Stage(f"denoise step, {task} ({how})", "denoise", cost, flops, steps, steps * flops / peak))
     loop = dataclasses.replace(decode.cost, temporaries=decode.cost.temporaries + decode.loop_peak - decode.cost.peak)
     stages.append(Stage(f"VAE decode ({decode.calls} chunks of 1 latent frame)", "decode", loop,
                         decode.cost.xla_flops, decode.calls, decode.floor_s))
@@ -187,10 +185,9 @@ def format_sample_plan(p: SamplePlan) -> str:
         if c.refused:
             lines.append(f"  {s.name}: DOES NOT FIT: XLA asks for {gigabytes(c.temporaries)} of temporaries")
             continue
-        kept = f", the VAE's {gigabytes(s.resident)} beside" if s.resident else ""
         lines.append(f"  {s.name}: {gigabytes(s.peak)} per chip ({s.free(p.hbm):.0%} free, "
                      f"{'fits' if s.fits(p.hbm) else 'DOES NOT FIT with 10% free'}; weights and inputs {gigabytes(c.arguments)}, "
-                     f"temporaries {gigabytes(c.temporaries)}{kept}); {flop_count(s.flops)} x {s.calls}, "
+                     f"temporaries {gigabytes(c.temporaries)}); {flop_count(s.flops)} x {s.calls}, "
                      f"floor {seconds(s.seconds_floor)}")
     steps = next((s.calls for s in p.stages if s.kind == "denoise"), 0)
     lines.append(f"  floor per video: {seconds(p.floor_s)} (text, {steps} Euler steps of one task, decode); "

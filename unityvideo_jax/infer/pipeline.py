@@ -46,14 +46,14 @@ def _latents(config) -> LatentSpace:
 class Pipeline:
     def __init__(self, config, params, *, latents: LatentSpace | None = None, stage_weights: bool = False):
         """`stage_weights`: keep the DiT's and the text encoder's weights in host memory and place each on
-        the device only for its stage (infer/chip_stages.py), so the two never share the chip."""
+        the device only for its stage (weights/host_weights.py), so the two never share the chip."""
         self.config = config
         abstract = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
         self._graphdef = nnx.graphdef(abstract)
         self.text = text_encoder(config)
         self.staged = bool(stage_weights)
         if self.staged:
-            from unityvideo_jax.infer.chip_stages import HostWeights
+            from unityvideo_jax.weights.host_weights import HostWeights
 
             self.text.offload(HostWeights)
             self._dit = HostWeights(params)

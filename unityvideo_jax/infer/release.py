@@ -121,16 +121,17 @@ def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", 
     """(config, latent space, DiT parameters, whether the weights are staged) of the release `checkpoint`
     on the Wan `base` folder. The DiT's and umT5's parameters are kept in `dtype` (default bf16, as
     published: 10 GB and 11.4 GB for the 5B release; None: the config's fp32). `stage_weights`: True
-    keeps both in host memory and places each on the chip only for its stage (infer/chip_stages.py);
-    "auto" does so where they do not fit the device together. `text_on` "cpu" runs the text encoder on
+    keeps the text encoder's, the VAE's and the DiT's weights in host memory and places each on the chip
+    only for its own calls (weights/host_weights.py); "auto" does so where the text encoder and the DiT
+    do not fit the device together. `text_on` "cpu" runs the text encoder on
     the host's CPU instead (slow, but the chip then only ever holds the DiT and the VAE)."""
     import jax
     from flax import nnx
 
     from unityvideo_jax.convert.torch_checkpoint import abstract_model, load_torch_checkpoint
-    from unityvideo_jax.infer.chip_stages import HostWeights, fits_together
     from unityvideo_jax.model.vae.latent_space import latent_space
     from unityvideo_jax.train.constants import text_encoder
+    from unityvideo_jax.weights.host_weights import HostWeights, fits_together
 
     folder = base_folder(fetch_base(base))
     checkpoint = fetch_release(checkpoint)
@@ -138,8 +139,7 @@ def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", 
         raise FileNotFoundError(f"release checkpoint {checkpoint} not found: pass the published .safetensors file")
     config = release_config(folder, config)
     config.data.text_encoder_param_dtype = dtype or ""
-    data = config.data  # a missing or mis-shaped VAE fails here, before the large reads
-    latents = latent_space(data.latent, data.vae_weights, data.get("vae_config", "") or None)
+    data = config.data
     encoder = text_encoder(config)  # read once; the pipeline's prompts reuse it
     abstract = nnx.to_pure_dict(nnx.state(abstract_model(config), nnx.Param))
     width = jax.numpy.dtype(dtype).itemsize if dtype else 4
@@ -151,9 +151,10 @@ def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", 
     if stage_weights == "auto":
         stage_weights = text_on == "chip" and not fits_together(encoder.weight_bytes, dit_bytes)
     shardings = None
-    if stage_weights:
+    if stage_weights:  # every stage alone on the chip: text encoder, VAE, DiT each placed for its calls only
         encoder.offload(HostWeights)  # off the chip before the DiT's weights arrive (no-op if already)
         host = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
         shardings = jax.tree.map(lambda _: host, abstract)
+    latents = latent_space(data.latent, data.vae_weights, data.get("vae_config", "") or None, staged=bool(stage_weights))
     model = load_torch_checkpoint(checkpoint, config, format="release", dtype=dtype, shardings=shardings)
     return config, latents, nnx.to_pure_dict(nnx.state(model, nnx.Param)), bool(stage_weights)

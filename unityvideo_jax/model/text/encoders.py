@@ -56,9 +56,9 @@ class TextEncoder:
         return self._host.bytes if self._host is not None else sum(x.nbytes for x in jax.tree.leaves(self._state))
 
     def offload(self, host_weights) -> None:
-        """Keep the weights in host memory (`host_weights`: infer/chip_stages.HostWeights's class) and
-        place them on the device only while `encode` runs. Called again (e.g. with another device), the
-        weights move to the new holder."""
+        """Keep the weights in host memory and place them on the device only while `encode` runs
+        (`host_weights`: weights/host_weights.HostWeights, or a partial of it naming a device). Called
+        again (e.g. with another device), the weights move to the new holder."""
         tree = self._host.host if self._host is not None else self._state
         self._host, self._state = host_weights(tree), None
 

@@ -7,6 +7,7 @@ through here, so a video has one latent whichever path made it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Callable
@@ -24,11 +25,11 @@ class LatentSpace:
     decode: Callable[[np.ndarray], np.ndarray]  # latents -> uint8 (B, F, H, W, 3)
 
 
-def _pixel(latent: str, vae_weights: str | None, vae_config: str | None = None) -> LatentSpace:
+def _pixel(latent: str, vae_weights: str | None, vae_config: str | None = None, staged: bool = False) -> LatentSpace:
     return LatentSpace(encode=pixel.encode, decode=pixel.decode)
 
 
-def _wan(latent: str, vae_weights: str | None, vae_config: str | None = None) -> LatentSpace:
+def _wan(latent: str, vae_weights: str | None, vae_config: str | None = None, staged: bool = False) -> LatentSpace:
     if not vae_weights:
         raise ValueError(
             f"config.data.latent={latent!r} needs the Wan VAE: pass --vae-weights DIR (config.data.vae_weights) "
@@ -51,13 +52,30 @@ def _wan(latent: str, vae_weights: str | None, vae_config: str | None = None) ->
     else:
         vae = load_diffusers_vae(vae_weights)
 
+    if staged:  # the weights wait in host memory; each encode or decode places them for its call
+        from flax import nnx
+
+        from unityvideo_jax.weights.host_weights import HostWeights
+
+        graphdef, state = nnx.split(vae)
+        host, vae = HostWeights(state), None
+
+        @contextlib.contextmanager
+        def placed_vae():
+            with host.placed() as on_device:
+                yield nnx.merge(graphdef, on_device)
+    else:
+        placed_vae = lambda: contextlib.nullcontext(vae)  # noqa: E731
+
     def encode(video):
         x = jnp.asarray(video, jnp.float32) / 127.5 - 1.0
-        return np.asarray(vae.normalize(vae.encode(x).mean), np.float32)
+        with placed_vae() as model:
+            return np.asarray(model.normalize(model.encode(x).mean), np.float32)
 
     def decode(latent):
-        x = vae.decode(vae.denormalize(jnp.asarray(latent)))
-        return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        with placed_vae() as model:
+            x = np.asarray(model.decode(model.denormalize(jnp.asarray(latent))))
+        return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
     return LatentSpace(encode=encode, decode=decode)
 
@@ -65,9 +83,11 @@ def _wan(latent: str, vae_weights: str | None, vae_config: str | None = None) ->
 SPACES = {"pixel": _pixel, "wan21": _wan, "wan22": _wan}
 
 
-def latent_space(latent: str, vae_weights: str | None = None, vae_config: str | None = None) -> LatentSpace:
+def latent_space(latent: str, vae_weights: str | None = None, vae_config: str | None = None, *,
+                 staged: bool = False) -> LatentSpace:
     """The latent space `latent` (Wan only: `vae_weights`, the diffusers vae/ folder or the original
-    Wan2.x_VAE.pth; `vae_config`, the architecture of a .pth by name, default the latent's published VAE)."""
+    Wan2.x_VAE.pth; `vae_config`, the architecture of a .pth by name, default the latent's published VAE;
+    `staged`: the VAE's weights wait in host memory and visit the device for each encode and decode)."""
     if latent not in SPACES:
         raise ValueError(f"config.data.latent={latent!r}: expected one of {', '.join(SPACES)}")
-    return SPACES[latent](latent, vae_weights, vae_config)
+    return SPACES[latent](latent, vae_weights, vae_config, staged)
