@@ -268,6 +268,8 @@ def _sample(argv: list[str]) -> int:
     parser.add_argument("--base", help="the Wan2.2-TI2V-5B folder for --release: original (Wan2.2_VAE.pth, "
                         "models_t5_umt5-xxl-enc-bf16.pth, google/umt5-xxl/) or diffusers (vae/, text_encoder/, tokenizer/)")
     parser.add_argument("--config", help="with --release: the model config (default wan22_ti2v_5b_release)")
+    parser.add_argument("--text-on", choices=("chip", "cpu"), default="chip",
+                        help="with --release: run the text encoder on the accelerator (default) or the host CPU")
     parser.add_argument("--output", required=True, help="FILE.mp4; FILE.rgb.mp4, FILE.<modality>.mp4, FILE.json too")
     parser.add_argument("--steps", type=int, help="sampling steps (default: the checkpoint's config.infer.steps)")
     guidance = parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (paper: 7.5; "
@@ -290,7 +292,7 @@ def _sample(argv: list[str]) -> int:
             parser.error("--release needs --base DIR: the Wan2.2-TI2V-5B folder (original or diffusers layout)")
         if args.vae_weights or args.text_encoder_weights:
             parser.error("--release reads the VAE and the text encoder from --base; drop --vae-weights/--text-encoder-weights")
-        pipeline = Pipeline.from_release(args.release, args.base, config=args.config)
+        pipeline = Pipeline.from_release(args.release, args.base, config=args.config, text_on=args.text_on)
     else:
         pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema, vae_weights=args.vae_weights,
                                             text_encoder_weights=args.text_encoder_weights)
