@@ -98,3 +98,23 @@ def test_pooled_numbers_in_the_markdown_match_the_per_clip_rows(runs):
     rows = [r["value"] for r in results["per_clip"]
             if (r["task"], r["family"], r["modality"], r["method"], r["scope"], r["metric"]) == key]
     assert results["tasks"]["estimate"]["objects"]["flow"]["model"]["all"]["epe"] == pytest.approx(np.mean(rows))
+
+
+def test_a_panel_without_values_is_named_not_drawn_empty(runs, tmp_path, monkeypatch):
+    """Joint generation has no ground-truth objects: its object-pixel panels would be empty. They are left
+    out of joint.png and its footnote says which and why."""
+    import matplotlib.figure
+
+    titles, notes = [], []
+    real_bars = report._bars
+    monkeypatch.setattr(report, "_bars", lambda axis, groups, series, title: (titles.append(title),
+                                                                              real_bars(axis, groups, series, title)))
+    real_text = matplotlib.figure.Figure.text
+    monkeypatch.setattr(matplotlib.figure.Figure, "text",
+                        lambda self, x, y, s, *a, **k: (notes.append(s), real_text(self, x, y, s, *a, **k))[1])
+    assert report.plot_task(runs["oracle"], "joint", report.PLOTTED["joint"], tmp_path / "joint.png") is not None
+    assert titles and all(t.endswith("(all)") for t in titles)
+    assert len(notes) == 1 and "(object)" in notes[0] and "no ground truth" in notes[0]
+    titles.clear(), notes.clear()
+    report.plot_task(runs["oracle"], "estimate", report.PLOTTED["estimate"], tmp_path / "estimate.png")
+    assert any(t.endswith("(object)") for t in titles) and notes == []  # estimation has both scopes

@@ -167,9 +167,15 @@ def _bars(axis, groups: list[str], series: dict[str, list], title: str) -> None:
     axis.set_title(title, fontsize=9)
 
 
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def plot_task(results: dict, task: str, metrics_of, path: Path, columns: int = 5) -> Path | None:
     """One PNG for `task`: a panel per (scope, modality, metric), grouped bars per family and method.
-    `metrics_of(modality)` lists the metrics a modality's panels show."""
+    `metrics_of(modality)` lists the metrics a modality's panels show. A panel without a single value
+    (e.g. object pixels of joint generation, which has no ground-truth objects) is not drawn empty: the
+    figure's footnote names it and says why."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,21 +184,33 @@ def plot_task(results: dict, task: str, metrics_of, path: Path, columns: int = 5
     by_family = results["tasks"].get(task, {})
     shown = {m for entry in by_family.values() for m in entry}
     shown = [m for m in modalities.NAMES if m in shown]
-    panels = [(scope, m, metric) for scope in SCOPES for m in shown for metric in metrics_of(m)]
+    methods = TASK_METHODS[task]
+    panels, missing = [], []
+    for scope in SCOPES:
+        for modality in shown:
+            for metric in metrics_of(modality):
+                families = [f for f, entry in by_family.items() if modality in entry]
+                series = {m: [_value(by_family[f][modality], m, scope, metric) for f in families] for m in methods}
+                if any(_finite(v) for values in series.values() for v in values):
+                    panels.append((f"{modality}: {metric_label(metric)} ({scope})", families, series))
+                else:
+                    missing.append(f"{modality} {metric_label(metric)} ({scope})")
     if not panels:
         return None
-    methods = TASK_METHODS[task]
     columns = min(columns, len(panels))
     rows = -(-len(panels) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
-    for axis, (scope, modality, metric) in zip(axes.flat, panels):
-        families = [f for f, entry in by_family.items() if modality in entry]
-        series = {m: [_value(by_family[f][modality], m, scope, metric) for f in families] for m in methods}
-        _bars(axis, families, series, f"{modality}: {metric_label(metric)} ({scope})")
+    for axis, (title, families, series) in zip(axes.flat, panels):
+        _bars(axis, families, series, title)
     for axis in axes.flat[len(panels):]:
         axis.axis("off")
     axes.flat[0].legend(fontsize=7)
     figure.tight_layout()
+    if missing:
+        note = f"Not drawn, no value to show: {', '.join(missing)}"
+        note += " (joint generation has no ground truth, so no object pixels)." if task == "joint" else "."
+        figure.text(0.01, 0.005, note, fontsize=7, wrap=True)
+        figure.subplots_adjust(bottom=max(figure.subplotpars.bottom, 0.12 / rows + 0.05))
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
