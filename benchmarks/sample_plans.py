@@ -48,7 +48,7 @@ def main() -> None:
         for i, size in enumerate(args.sizes):
             p = plan_sample(_config(size), chip, tasks=("joint", "estimate", "condition") if i == 0 else ("joint",))
             for s in p.stages:
-                peak = "refused" if s.cost.refused else f"{s.peak / 1e9:.2f}"
+                peak = "refused" if s.cost.refused else f"{s.cost.peak / 1e9:.2f}"
                 print(f"| {chip} | {size} | {s.name} | {peak} | {s.free(p.hbm):.0%} | {s.flops / 1e12:,.1f} | {s.calls} | "
                       f"{s.seconds_floor:.2f} s |", flush=True)
             print(f"| {chip} | {size} | **per video** | - | {'all fit' if p.fits else 'NOT all fit'} | - | - | "

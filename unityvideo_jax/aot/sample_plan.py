@@ -56,12 +56,8 @@ class Stage:
     calls: int  # per video
     seconds_floor: float  # per video, all calls
 
-    @property
-    def peak(self) -> int:
-        return self.cost.peak
-
     def free(self, hbm: int) -> float:
-        return 1.0 - self.peak / hbm if not self.cost.refused else -1.0
+        return 1.0 - self.cost.peak / hbm if not self.cost.refused else -1.0
 
     def fits(self, hbm: int) -> bool:
         return not self.cost.refused and self.free(hbm) >= HEADROOM
@@ -141,21 +137,21 @@ def compile_denoise_step(config, sharding, task: str):
     return jax.jit(step).lower(params, *inputs.values()).compile()
 
 
-def _within(contexts, fn, *args):
-    with contexts[0], contexts[1]:
-        return fn(*args)
+def _on_chip(mesh, config, compile_fn, *args):
+    """`compile_fn(*args)` under the one-chip mesh and the config's logical axis rules."""
+    with jax.set_mesh(mesh), flax_spmd.logical_axis_rules(get_rules(config.parallel.preset)):
+        return compile_fn(*args)
 
 
 def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL) -> SamplePlan:
     """Compile and measure each inference stage of `config` at its data size on one chip of `topology`."""
     tpu, mesh, sharding = _one_chip(config, topology)
     peak = tpu.chip.peak_bf16_flops
-    on_chip = lambda: (jax.set_mesh(mesh), flax_spmd.logical_axis_rules(get_rules(config.parallel.preset)))  # noqa: E731
     vae = get_vae_config(config.data.get("vae_config", "") or config.data.latent)
     decode = plan_decode(vae, topology, latent_shape(config.data), chunk_frames=1)
     stages = []
     if text_config is not None:
-        cost = measure(lambda *_: _within(on_chip(), compile_text_encoder, sharding, text_config), None, None)
+        cost = measure(lambda *_: _on_chip(mesh, config, compile_text_encoder, sharding, text_config), None, None)
         name = "umT5-XXL" if text_config == UMT5_XXL else f"umT5 {text_config.d_model} wide"
         stages.append(Stage(f"text encoder ({name}, 2 x 512 tokens)", "text", cost, cost.xla_flops, 1,
                             cost.xla_flops / peak))
@@ -163,7 +159,7 @@ def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL) -> 
     forward = forward_flops(spec, grid, 2, int(config.data.text_len))
     steps, guided = int(config.infer.steps), float(config.infer.guidance) != 1.0
     for task in tasks:
-        cost = measure(lambda *_: _within(on_chip(), compile_denoise_step, config, sharding, task), None, None)
+        cost = measure(lambda *_: _on_chip(mesh, config, compile_denoise_step, config, sharding, task), None, None)
         flops = (GUIDED_BATCH if guided else 1) * forward
         how = f"guided {config.infer.guidance:g}: 2 forwards" if guided else "no guidance, as released: 1 forward"
         stages.append(Stage(f"denoise step, {task} ({how})", "denoise", cost, flops, steps, steps * flops / peak))
@@ -185,7 +181,7 @@ def format_sample_plan(p: SamplePlan) -> str:
         if c.refused:
             lines.append(f"  {s.name}: DOES NOT FIT: XLA asks for {gigabytes(c.temporaries)} of temporaries")
             continue
-        lines.append(f"  {s.name}: {gigabytes(s.peak)} per chip ({s.free(p.hbm):.0%} free, "
+        lines.append(f"  {s.name}: {gigabytes(c.peak)} per chip ({s.free(p.hbm):.0%} free, "
                      f"{'fits' if s.fits(p.hbm) else 'DOES NOT FIT with 10% free'}; weights and inputs {gigabytes(c.arguments)}, "
                      f"temporaries {gigabytes(c.temporaries)}); {flop_count(s.flops)} x {s.calls}, "
                      f"floor {seconds(s.seconds_floor)}")

@@ -27,7 +27,7 @@ from unityvideo_jax.config import with_defaults
 from unityvideo_jax.diffusion.samplers import METHODS, sample
 from unityvideo_jax.diffusion.tasks import TASKS
 from unityvideo_jax.model.dit.transformer import UnityDiT
-from unityvideo_jax.model.vae.latent_space import LatentSpace, latent_space
+from unityvideo_jax.model.vae.latent_space import LatentSpace, latent_space_of
 from unityvideo_jax.train.constants import step_constants, text_encoder
 
 
@@ -39,14 +39,14 @@ class Output:
 
 
 def _latents(config) -> LatentSpace:
-    data = config.data
-    return latent_space(data.latent, data.get("vae_weights", "") or None, data.get("vae_config", "") or None)
+    return latent_space_of(config.data)
 
 
 class Pipeline:
     def __init__(self, config, params, *, latents: LatentSpace | None = None, stage_weights: bool = False):
         """`stage_weights`: keep the DiT's and the text encoder's weights in host memory and place each on
-        the device only for its stage (weights/host_weights.py), so the two never share the chip."""
+        the device only for its stage (weights/host_weights.py), so the two never share the chip (pass
+        `latents` built with staged=True to stage the VAE too, as from_release does)."""
         self.config = config
         abstract = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
         self._graphdef = nnx.graphdef(abstract)
@@ -55,7 +55,8 @@ class Pipeline:
         if self.staged:
             from unityvideo_jax.weights.host_weights import HostWeights
 
-            self.text.offload(HostWeights)
+            if not self.text.offloaded:  # from_release may have offloaded it already (to the chip or the CPU)
+                self.text.offload(HostWeights)
             self._dit = HostWeights(params)
             self.params = self._dit.host
         else:

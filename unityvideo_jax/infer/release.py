@@ -8,9 +8,8 @@ The base folder is told apart by its files: the original Wan folder the authors'
 (`vae/`, `text_encoder/`, `tokenizer/`, as in Wan-AI/Wan2.2-TI2V-5B-Diffusers). Either argument may
 be a Hugging Face repo id instead of a path (KlingTeam/UnityVideo, Wan-AI/Wan2.2-TI2V-5B[-Diffusers]):
 with the [hub] extra only the needed files are downloaded; offline, the error says what to download.
-The base's own DiT
-weights are not read: the release checkpoint holds the whole UnityVideo transformer. Every file is
-read once: the VAE, then the text encoder (cached for the pipeline's prompts), then the DiT.
+The base's own DiT weights are not read: the release checkpoint holds the whole UnityVideo transformer.
+Every file is read once: the text encoder (cached for the pipeline's prompts), the VAE, then the DiT.
 """
 
 from __future__ import annotations
@@ -26,8 +25,7 @@ from unityvideo_jax.config import get_config, with_defaults
 from unityvideo_jax.model.text.encoders import WAN_T5_FILE, WAN_T5_TOKENIZER
 
 RELEASE_CONFIG = "wan22_ti2v_5b_release"
-RELEASE_REPO, RELEASE_FILE = "KlingTeam/UnityVideo", "unityvideo_wan22_ti2v_5b_step15000_ema.safetensors"
-BASE_REPOS = {"original": "Wan-AI/Wan2.2-TI2V-5B", "diffusers": "Wan-AI/Wan2.2-TI2V-5B-Diffusers"}
+RELEASE_FILE = "unityvideo_wan22_ti2v_5b_step15000_ema.safetensors"  # in KlingTeam/UnityVideo
 LAYOUTS = {  # what each base layout must hold, by part
     "original": {"VAE": "Wan2.2_VAE.pth", "text encoder": WAN_T5_FILE, "tokenizer": WAN_T5_TOKENIZER},
     "diffusers": {"VAE": "vae", "text encoder": "text_encoder", "tokenizer": "tokenizer"},
@@ -123,13 +121,13 @@ def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", 
     published: 10 GB and 11.4 GB for the 5B release; None: the config's fp32). `stage_weights`: True
     keeps the text encoder's, the VAE's and the DiT's weights in host memory and places each on the chip
     only for its own calls (weights/host_weights.py); "auto" does so where the text encoder and the DiT
-    do not fit the device together. `text_on` "cpu" runs the text encoder on
-    the host's CPU instead (slow, but the chip then only ever holds the DiT and the VAE)."""
+    do not fit the device together. `text_on` "cpu" runs the text encoder on the host's CPU instead
+    (slow, but the chip then only ever holds the DiT and the VAE)."""
     import jax
     from flax import nnx
 
     from unityvideo_jax.convert.torch_checkpoint import abstract_model, load_torch_checkpoint
-    from unityvideo_jax.model.vae.latent_space import latent_space
+    from unityvideo_jax.model.vae.latent_space import latent_space_of
     from unityvideo_jax.train.constants import text_encoder
     from unityvideo_jax.weights.host_weights import HostWeights, fits_together
 
@@ -139,7 +137,6 @@ def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", 
         raise FileNotFoundError(f"release checkpoint {checkpoint} not found: pass the published .safetensors file")
     config = release_config(folder, config)
     config.data.text_encoder_param_dtype = dtype or ""
-    data = config.data
     encoder = text_encoder(config)  # read once; the pipeline's prompts reuse it
     abstract = nnx.to_pure_dict(nnx.state(abstract_model(config), nnx.Param))
     width = jax.numpy.dtype(dtype).itemsize if dtype else 4
@@ -152,9 +149,10 @@ def load_release(checkpoint, base, config=None, dtype: str | None = "bfloat16", 
         stage_weights = text_on == "chip" and not fits_together(encoder.weight_bytes, dit_bytes)
     shardings = None
     if stage_weights:  # every stage alone on the chip: text encoder, VAE, DiT each placed for its calls only
-        encoder.offload(HostWeights)  # off the chip before the DiT's weights arrive (no-op if already)
+        if text_on == "chip":
+            encoder.offload(HostWeights)  # off the chip before the DiT's weights arrive
         host = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
         shardings = jax.tree.map(lambda _: host, abstract)
-    latents = latent_space(data.latent, data.vae_weights, data.get("vae_config", "") or None, staged=bool(stage_weights))
+    latents = latent_space_of(config.data, staged=bool(stage_weights))
     model = load_torch_checkpoint(checkpoint, config, format="release", dtype=dtype, shardings=shardings)
     return config, latents, nnx.to_pure_dict(nnx.state(model, nnx.Param)), bool(stage_weights)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from unityvideo_jax.storage.atomic import atomic_output
-from unityvideo_jax.storage.paths import as_path
+from unityvideo_jax.storage.paths import as_path, is_url
 
 
 def _atomic(path, write):
@@ -16,7 +16,7 @@ def _atomic(path, write):
     `path` when complete: renamed locally, uploaded whole to a gs:// URL. Returns the path."""
     with atomic_output(path) as tmp:
         write(str(tmp))
-    return Path(path) if not str(path).startswith("gs://") else as_path(path)
+    return as_path(path) if is_url(path) else Path(path)
 
 
 def write_mp4(path, frames: np.ndarray, fps: int = 8) -> Path:

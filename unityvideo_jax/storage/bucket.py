@@ -87,10 +87,11 @@ def check(url, *, write: bool, what: str = "path") -> None:
     try:
         found = fs.exists(bucket)
     except Exception as err:  # noqa: BLE001
-        if _kind(err) is None:
+        kind = _kind(err)
+        if kind is None:
             raise
-        if _kind(err) != "forbidden":  # an account may use objects without seeing the bucket's metadata
-            raise StorageAccessError(_message(_kind(err), url, "use")) from None
+        if kind != "forbidden":  # an account may use objects without seeing the bucket's metadata
+            raise StorageAccessError(_message(kind, url, "use")) from None
         found = True
     if not found:
         raise StorageAccessError(_message("missing", url, "use"))

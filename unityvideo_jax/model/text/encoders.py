@@ -52,6 +52,10 @@ class TextEncoder:
         self._host = None  # set by offload(): the weights wait in host memory between encodes
 
     @property
+    def offloaded(self) -> bool:
+        return self._host is not None
+
+    @property
     def weight_bytes(self) -> int:
         return self._host.bytes if self._host is not None else sum(x.nbytes for x in jax.tree.leaves(self._state))
 

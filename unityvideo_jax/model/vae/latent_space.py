@@ -91,3 +91,9 @@ def latent_space(latent: str, vae_weights: str | None = None, vae_config: str | 
     if latent not in SPACES:
         raise ValueError(f"config.data.latent={latent!r}: expected one of {', '.join(SPACES)}")
     return SPACES[latent](latent, vae_weights, vae_config, staged)
+
+
+def latent_space_of(data, *, staged: bool = False) -> LatentSpace:
+    """The latent space a `config.data` names (its latent, vae_weights and vae_config)."""
+    return latent_space(data.latent, data.get("vae_weights", "") or None, data.get("vae_config", "") or None,
+                        staged=staged)
