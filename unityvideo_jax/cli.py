@@ -355,6 +355,8 @@ def _demo(argv: list[str]) -> int:
     parser.add_argument("--budget-minutes", type=float, default=10.0, help="training wall time (default 10)")
     parser.add_argument("--budget-steps", type=int, default=None, help="train this many steps instead of a time budget")
     parser.add_argument("--clips-per-family", type=int, default=256, help="UniSynth training clips per source")
+    parser.add_argument("--config", default="demo",
+                        help="the recipe: demo (10 minutes, default) or demo_long (hours; see configs/demo_long.py)")
     parser.add_argument("--eval-count", type=int, default=4, help="held-out clips per family to score")
     parser.add_argument("--steps", type=int, default=10, help="sampling steps of generation")
     parser.add_argument("--estimate-steps", type=int, default=1,
@@ -366,7 +368,8 @@ def _demo(argv: list[str]) -> int:
 
     index = run_demo(args.output, budget_minutes=args.budget_minutes, budget_steps=args.budget_steps,
                      clips_per_family=args.clips_per_family, eval_count=args.eval_count, steps=args.steps,
-                     estimate_steps=args.estimate_steps, samples=args.samples, evaluate_model=not args.no_eval)
+                     estimate_steps=args.estimate_steps, samples=args.samples, evaluate_model=not args.no_eval,
+                     config_name=args.config)
     print(f"report: {index}")
     return 0
 

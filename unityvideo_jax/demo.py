@@ -25,10 +25,10 @@ from unityvideo_jax.infer.video import side_by_side, write_gif, write_mp4
 DEMO_CONFIG = "demo"  # configs/demo.py: the tiny config tuned to read its input in 10 CPU minutes
 
 
-def demo_config(output: Path, clips_per_family: int):
+def demo_config(output: Path, clips_per_family: int, config_name: str = DEMO_CONFIG):
     from unityvideo_jax.data.records.unisynth_tfds import UniSynthConfig, build
 
-    config = get_config(DEMO_CONFIG)
+    config = get_config(config_name)
     d = config.data
     data = UniSynthConfig(name=f"demo_{d.frames}x{d.height}x{d.width}_{clips_per_family}", frames=d.frames,
                           height=d.height, width=d.width, clips_per_family=clips_per_family)
@@ -121,8 +121,11 @@ figure{{margin:0}} figcaption{{font-size:12px}} pre{{font-size:12px;background:#
 
 def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | None = None,
              clips_per_family: int = 256, eval_count: int = 4, steps: int = 10, estimate_steps: int | None = 1,
-             samples: int = 4, progress: bool = True, evaluate_model: bool = True) -> Path:
-    """Build data, train, evaluate and report into `output`; returns the index.html path."""
+             samples: int = 4, progress: bool = True, evaluate_model: bool = True,
+             config_name: str = DEMO_CONFIG) -> Path:
+    """Build data, train, evaluate and report into `output`; returns the index.html path. `config_name`
+    picks the recipe (configs/demo.py, or configs/demo_long.py for the long budget); an existing run in
+    `output` resumes from its last checkpoint."""
     from unityvideo_jax.data.input.iterator import make_iterator
     from unityvideo_jax.infer.pipeline import Pipeline
     from unityvideo_jax.train.loop import train
@@ -131,7 +134,7 @@ def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | N
     out.mkdir(parents=True, exist_ok=True)
     timings = {}
     start = time.perf_counter()
-    config = demo_config(out, clips_per_family)
+    config = demo_config(out, clips_per_family, config_name)
     timings["data_s"] = time.perf_counter() - start
     if budget_steps is not None:
         config.train.steps = int(budget_steps)
