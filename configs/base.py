@@ -36,6 +36,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     m.eps = 1e-6
     m.rope_theta = 10000.0
     m.num_modalities = 5
+    # Auxiliary streams per sample (1 = the paper's and the release's model). The weights are the same
+    # for any k; k sets how many modalities the data loader fills per sample and the step trains at once.
+    m.aux_streams = 1
     release_flavour(m)
     m.dtype = "float32"  # compute dtype; bfloat16 on TPU
     m.param_dtype = "float32"  # master weights stay fp32
@@ -75,6 +78,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     d.text_len = 512  # caption and prompt embeddings are zero-padded to this many tokens
     d.global_batch = 8  # divisible by the number of sources: each batch has equal source groups
     d.seed = 0
+    # With several aux streams (model.aux_streams > 1): the share of samples that fill fewer streams than
+    # they could (1..k-1, at random), so the model also learns from samples with absent streams.
+    d.fewer_streams = 0.25
     d.workers = 0  # Grain worker processes (0: in-process)
     d.max_bad_fraction = 0.01  # undecodable records above this share stop the run
 
@@ -85,6 +91,10 @@ def get_base_config() -> ml_collections.ConfigDict:
     f.shift = 5.0  # t' = s t / (1 + (s - 1) t)
     f.task_probs = ml_collections.ConfigDict(dict(joint=0.5, estimate=0.25, condition=0.25))
     f.joint_timesteps = "shared"  # shared (release) | independent (paper)
+    # With several aux streams (model.aux_streams > 1): the share of samples whose present aux streams are
+    # each left clean or noised at random (e.g. estimate depth given the video and its skeleton, or generate
+    # a video and its depth under a skeleton), on top of the task drawn for the sample.
+    f.mixed_streams = 0.25
     f.caption_dropout = 0.1
     # The in-context learner: aux tokens attend to the modality prompt (False: to the caption, an ablation).
     f.modality_prompts = True

@@ -11,7 +11,11 @@ from __future__ import annotations
 import jax
 
 
-def allgather_attention(q, k, v, *, axis, kv_valid, kernel):
-    """`kernel` for the local queries against the whole sequence; keys at >= kv_valid are padding."""
+def allgather_attention(q, k, v, kv_mask=None, *, axis, kv_valid, kernel):
+    """`kernel` for the local queries against the whole sequence; keys at >= kv_valid are padding.
+
+    A key mask (B, L / n) is gathered with the keys it belongs to."""
     k, v = (jax.lax.all_gather(x, axis, axis=1, tiled=True) for x in (k, v))
-    return kernel(q, k, v, kv_valid)
+    if kv_mask is None:
+        return kernel(q, k, v, kv_valid)
+    return kernel(q, k, v, kv_valid, kv_mask=jax.lax.all_gather(kv_mask, axis, axis=1, tiled=True))

@@ -12,6 +12,10 @@ inside `jax.set_mesh` + `flax_spmd.logical_axis_rules`, runs `kernel` per device
 A sequence that the axes do not divide is padded at the end and the padded keys masked out.
 Cross-attention (keys that are not the sequence: Lk != Lq) needs no collective under any
 strategy: queries stay sharded, the text K/V are whole on every device.
+
+A per-sample key mask `kv_mask` (B, L) bool (self-attention only: False for the keys of a sample's
+absent modality streams) is sharded like the keys' batch and sequence, padded with False, and moves
+as the keys do: all-gathered (allgather, ulysses) or passed round the ring with its K/V block.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from jax.sharding import PartitionSpec as P
 from unityvideo_jax.attention.allgather import allgather_attention
 from unityvideo_jax.attention.ring import BLOCKS, ring_attention
 from unityvideo_jax.attention.ulysses import ulysses_attention
+from unityvideo_jax.attention.xla import check_kv_mask
 from unityvideo_jax.parallel.rules import mesh_axes_of
 
 PALLAS_KERNELS = ("splash",)  # opaque to XLA's partitioner: always run per device
@@ -74,11 +79,19 @@ def current_layout() -> Layout | None:
 def sequence_parallel(kernel, name: str):
     """`kernel` (the local math, registered as `name`) under the active layout's strategy."""
 
-    def attend(q, k, v):
+    def attend(q, k, v, kv_mask=None):
+        """Attention of q to k/v; `kv_mask` (B, Lk) bool masks keys per sample, self-attention only."""
+        if kv_mask is not None:
+            check_kv_mask(kv_mask, q, k)
+            if k.shape[1] != q.shape[1]:
+                raise ValueError(
+                    f"kv_mask is for self-attention (Lk == Lq), but k has {k.shape[1]} keys for {q.shape[1]} "
+                    "queries: cross-attention to the text takes no key mask"
+                )
         layout = current_layout()
         if layout is None or (layout.strategy is None and name not in PALLAS_KERNELS):
-            return kernel(q, k, v)
-        return _sharded(kernel, name, layout, q, k, v)
+            return kernel(q, k, v) if kv_mask is None else kernel(q, k, v, kv_mask=kv_mask)
+        return _sharded(kernel, name, layout, q, k, v, kv_mask)
 
     return attend
 
@@ -99,7 +112,7 @@ def _spec(*axes):
     return P(*(a if a else None for a in axes))
 
 
-def _sharded(kernel, name, layout: Layout, q, k, v):
+def _sharded(kernel, name, layout: Layout, q, k, v, kv_mask=None):
     batch = _fitting(layout.batch, q.shape[0])
     heads = _fitting(layout.heads, q.shape[2])
     sequence = layout.sequence
@@ -116,6 +129,13 @@ def _sharded(kernel, name, layout: Layout, q, k, v):
         local = kernel
         q = _pad(q, padded)
         kv_spec = _spec(batch, None, heads, None)
+    if kv_mask is not None:  # self-attention only (attend checked): sharded and padded like the keys
+        mask_spec = P(*kv_spec[:2])  # (batch, sequence) of the keys
+        kv_mask = jnp.pad(kv_mask, ((0, 0), (0, k.shape[1] - kv_mask.shape[1])), constant_values=False)
+        masked = lambda q, k, v, m: local(q, k, v, kv_mask=m)  # noqa: E731
+        out = jax.shard_map(masked, in_specs=(q_spec, kv_spec, kv_spec, mask_spec), out_specs=q_spec,
+                            check_vma=False)(q, k, v, kv_mask)
+        return out[:, :length]
     out = jax.shard_map(local, in_specs=(q_spec, kv_spec, kv_spec), out_specs=q_spec, check_vma=False)(q, k, v)
     return out[:, :length]
 

@@ -1,9 +1,9 @@
 """Attention kernels by name (`config.model.attention`): xla, flash, chunked, splash.
 
 Every kernel takes q (B, Lq, N, D), k and v (B, Lk, N, D) and returns (B, Lq, N, D) (xla.py says how
-padding and precision are handled). Where the active parallelism rules shard the token sequence,
-`get_kernel` wraps the named kernel in the preset's strategy (context.py: K/V all-gather, Ulysses or
-ring); the model only ever calls "the kernel".
+padding, the per-sample key mask `kv_mask` (B, Lk) and precision are handled). Where the active
+parallelism rules shard the token sequence, `get_kernel` wraps the named kernel in the preset's
+strategy (context.py: K/V all-gather, Ulysses or ring); the model only ever calls "the kernel".
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from unityvideo_jax.attention.flash import flash_attention
 from unityvideo_jax.attention.xla import chunked_attention, xla_attention
 
 
-def splash_attention(q, k, v, kv_valid=None):
+def splash_attention(q, k, v, kv_valid=None, kv_mask=None):
     """The Pallas splash-attention kernel (TPU only); imported on use, so CPU runs never load Pallas."""
     from unityvideo_jax.attention.splash import splash_attention as splash
 
-    return splash(q, k, v, kv_valid)
+    return splash(q, k, v, kv_valid, kv_mask)
 
 
 KERNELS: dict[str, Callable[..., jax.Array]] = {
@@ -41,6 +41,7 @@ def local_kernel(name: str, chunk: int = 0) -> Callable[..., jax.Array]:
     return functools.partial(kernel, chunk=chunk) if name == "chunked" else kernel
 
 
-def get_kernel(name: str, chunk: int = 0) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
-    """The kernel `name`, wrapped in the context-parallel strategy of the active rules (if any)."""
+def get_kernel(name: str, chunk: int = 0) -> Callable[..., jax.Array]:
+    """The kernel `name`, wrapped in the context-parallel strategy of the active rules (if any):
+    `attend(q, k, v, kv_mask=None)`, kv_mask (B, Lk) bool for self-attention only (False: an absent key)."""
     return sequence_parallel(local_kernel(name, chunk), name)

@@ -11,6 +11,9 @@ merged out and logsumexp, and sends K/V round the ring once more with their grad
 along; each block's gradients come from the whole softmax (global out and logsumexp). That is
 what lets the splash kernel, whose logsumexp output is not differentiable, serve as the block.
 The block math is by name (`BLOCKS`): plain XLA einsums, or splash on TPU.
+
+A key mask (B, Lc) per block (`kv_mask`: False for a sample's absent keys) travels round the ring
+with its K/V block, forward and backward, and each block masks its logits with it.
 """
 
 from __future__ import annotations
@@ -22,23 +25,26 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from unityvideo_jax.attention.xla import MASKED, xla_attention_lse
+from unityvideo_jax.attention.xla import MASKED, key_mask, xla_attention_lse
 
 
 @dataclasses.dataclass(frozen=True)
 class RingBlock:
     """One K/V block's forward (-> out, logsumexp) and gradients against the global softmax."""
 
-    forward: Callable  # (q, k, v, kv_valid) -> (out, lse (B, N, Lq))
-    grads: Callable  # (q, k, v, out, lse, dout, kv_valid) -> (dq, dk, dv)
+    forward: Callable  # (q, k, v, kv_valid[, kv_mask=]) -> (out, lse (B, N, Lq))
+    grads: Callable  # (q, k, v, out, lse, dout, kv_valid[, kv_mask=]) -> (dq, dk, dv)
 
 
-def _xla_grads(q, k, v, out, lse, dout, kv_valid):
+def _xla_grads(q, k, v, out, lse, dout, kv_valid, kv_mask=None):
     """Flash attention's backward for one block: P = exp(s - lse), dS = P (dP - rowsum(dO O))."""
     scale = q.shape[-1] ** -0.5
     f32 = jnp.float32
     logits = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=f32) * scale
-    logits = jnp.where(jnp.arange(k.shape[1]) < kv_valid, logits, MASKED)
+    if kv_mask is None:
+        logits = jnp.where(jnp.arange(k.shape[1]) < kv_valid, logits, MASKED)
+    else:
+        logits = jnp.where(key_mask(k.shape[1], kv_valid, kv_mask), logits, MASKED)
     probs = jnp.exp(logits - lse[..., None])
     dout = dout.astype(f32)
     dv = jnp.einsum("bnqk,bqnd->bknd", probs, dout)
@@ -50,16 +56,16 @@ def _xla_grads(q, k, v, out, lse, dout, kv_valid):
     return dq, dk, dv
 
 
-def _splash_forward(q, k, v, kv_valid, *, interpret=None):
+def _splash_forward(q, k, v, kv_valid, kv_mask=None, *, interpret=None):
     from unityvideo_jax.attention.splash import splash_forward
 
-    return splash_forward(q, k, v, kv_valid, interpret=interpret)
+    return splash_forward(q, k, v, kv_valid, kv_mask, interpret=interpret)
 
 
-def _splash_grads(q, k, v, out, lse, dout, kv_valid, *, interpret=None):
+def _splash_grads(q, k, v, out, lse, dout, kv_valid, kv_mask=None, *, interpret=None):
     from unityvideo_jax.attention.splash import splash_grads
 
-    return splash_grads(q, k, v, out, lse, dout, kv_valid, interpret=interpret)
+    return splash_grads(q, k, v, out, lse, dout, kv_valid, kv_mask, interpret=interpret)
 
 
 BLOCKS = {
@@ -87,40 +93,51 @@ def _valid(true_length, owner, block):
     return jnp.clip(true_length - owner * block, 0, block)
 
 
+def _masked(kv_mask) -> dict:
+    """The block functions' mask argument: none at all without a mask (the unmasked path unchanged)."""
+    return {} if kv_mask is None else {"kv_mask": kv_mask}
+
+
 def _merge(out, lse, out_s, lse_s):
     new = jnp.logaddexp(lse, lse_s)
     weight = lambda x: jnp.exp(x - new).transpose(0, 2, 1)[..., None]  # noqa: E731  (B, N, L) -> (B, L, N, 1)
     return out * weight(lse) + out_s.astype(jnp.float32) * weight(lse_s), new
 
 
-def _forward(q, k, v, axis, true_length, block: RingBlock):
+def _forward(q, k, v, kv_mask, axis, true_length, block: RingBlock):
     size, index = jax.lax.axis_size(axis), jax.lax.axis_index(axis)
     lc = k.shape[1]
-    out, lse = block.forward(q, k, v, _valid(true_length, index, lc))
+    out, lse = block.forward(q, k, v, _valid(true_length, index, lc), **_masked(kv_mask))
     out = out.astype(jnp.float32)
     for step in range(1, size):
-        k, v = _shift((k, v), axis)  # the block that started `step` devices back
-        out_s, lse_s = block.forward(q, k, v, _valid(true_length, (index - step) % size, lc))
+        k, v, kv_mask = _shift((k, v, kv_mask), axis)  # the block that started `step` devices back
+        out_s, lse_s = block.forward(q, k, v, _valid(true_length, (index - step) % size, lc), **_masked(kv_mask))
         out, lse = _merge(out, lse, out_s, lse_s)
     return out.astype(q.dtype), lse
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
-def ring_attention(q, k, v, axis, true_length, block):
+def ring_attention(q, k, v, axis, true_length, block, kv_mask=None):
     """softmax(q k^T / sqrt(d)) v over the whole ring-sharded sequence, for the local queries.
 
-    `true_length`: keys at global positions >= it are padding (None: no padding).
+    `true_length`: keys at global positions >= it are padding (None: no padding). `kv_mask`: the
+    local block's (B, Lc) key mask, False for absent keys (None: every key counts).
     """
-    return _forward(q, k, v, axis, true_length, block)[0]
+    return _ring(q, k, v, kv_mask, axis, true_length, block)
 
 
-def _ring_fwd(q, k, v, axis, true_length, block):
-    out, lse = _forward(q, k, v, axis, true_length, block)
-    return out, (q, k, v, out, lse)
+# kv_mask is an array argument (it travels the ring) but not differentiable: its cotangent is None.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
+def _ring(q, k, v, kv_mask, axis, true_length, block):
+    return _forward(q, k, v, kv_mask, axis, true_length, block)[0]
+
+
+def _ring_fwd(q, k, v, kv_mask, axis, true_length, block):
+    out, lse = _forward(q, k, v, kv_mask, axis, true_length, block)
+    return out, (q, k, v, kv_mask, out, lse)
 
 
 def _ring_bwd(axis, true_length, block, residuals, dout):
-    q, k, v, out, lse = residuals
+    q, k, v, kv_mask, out, lse = residuals
     size, index = jax.lax.axis_size(axis), jax.lax.axis_index(axis)
     lc = k.shape[1]
     f32 = jnp.float32
@@ -128,12 +145,12 @@ def _ring_bwd(axis, true_length, block, residuals, dout):
     dk, dv = jnp.zeros(k.shape, f32), jnp.zeros(v.shape, f32)
     for step in range(size):
         if step:
-            k, v, dk, dv = _shift((k, v, dk, dv), axis)
+            k, v, kv_mask, dk, dv = _shift((k, v, kv_mask, dk, dv), axis)
         valid = _valid(true_length, (index - step) % size, lc)
-        dq_s, dk_s, dv_s = block.grads(q, k, v, out, lse, dout, valid)
+        dq_s, dk_s, dv_s = block.grads(q, k, v, out, lse, dout, valid, **_masked(kv_mask))
         dq, dk, dv = dq + dq_s.astype(f32), dk + dk_s.astype(f32), dv + dv_s.astype(f32)
     dk, dv = _shift((dk, dv), axis)  # one more hop brings each block's gradients home
-    return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype)
+    return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None
 
 
-ring_attention.defvjp(_ring_fwd, _ring_bwd)
+_ring.defvjp(_ring_fwd, _ring_bwd)

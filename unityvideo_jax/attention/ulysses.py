@@ -21,13 +21,20 @@ def _to_sequence(x, axis):
     return jax.lax.all_to_all(x, axis, split_axis=1, concat_axis=2, tiled=True)
 
 
-def ulysses_attention(q, k, v, *, axis, kv_valid, kernel):
-    """`kernel` over the whole sequence for 1/n of the heads; keys at >= kv_valid are padding."""
+def ulysses_attention(q, k, v, kv_mask=None, *, axis, kv_valid, kernel):
+    """`kernel` over the whole sequence for 1/n of the heads; keys at >= kv_valid are padding.
+
+    A key mask (B, L / n) has no heads to trade: it is all-gathered to the whole sequence, in the
+    order the all-to-all concatenates the keys."""
     ways = jax.lax.axis_size(axis)
     if q.shape[2] % ways:
         raise ValueError(
             f"Ulysses attention splits the {q.shape[2]} heads on each device {ways} ways: choose "
             "config.parallel.context (x tensor) dividing config.model.num_heads, or preset 'ring'"
         )
-    out = kernel(_to_heads(q, axis), _to_heads(k, axis), _to_heads(v, axis), kv_valid)
+    q, k, v = (_to_heads(x, axis) for x in (q, k, v))
+    if kv_mask is None:
+        out = kernel(q, k, v, kv_valid)
+    else:
+        out = kernel(q, k, v, kv_valid, kv_mask=jax.lax.all_gather(kv_mask, axis, axis=1, tiled=True))
     return _to_sequence(out, axis)

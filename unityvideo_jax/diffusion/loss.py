@@ -26,6 +26,29 @@ def flow_loss(v_rgb, v_aux, target_rgb, target_aux, w_rgb, w_aux):
     return jnp.mean(per_sample), per_sample, mse_rgb, mse_aux
 
 
+def flow_loss_streams(v_rgb, v_aux, target_rgb, target_aux, w_rgb, w_aux):
+    """flow_loss for k aux streams (v_aux, target_aux (B, k, ...), w_aux (B, k)): each noised stream's
+    MSE, summed per sample. Returns (scalar loss, per-sample loss, rgb mse (B,), aux mse (B, k))."""
+    mse_rgb = per_sample_mse(v_rgb, target_rgb)
+    err = jnp.square(v_aux.astype(jnp.float32) - target_aux.astype(jnp.float32))
+    mse_aux = jnp.mean(err.reshape(err.shape[0], err.shape[1], -1), axis=2)
+    per_sample = w_rgb * mse_rgb + jnp.sum(w_aux * mse_aux, axis=1)
+    return jnp.mean(per_sample), per_sample, mse_rgb, mse_aux
+
+
+def breakdown_streams(per_sample, task, modality, aux_loss, aux_weight, num_modalities: int) -> dict[str, jax.Array]:
+    """`breakdown` for k aux streams: per task as before; per modality the MSE of the streams of that
+    modality that were noised (aux_loss, aux_weight (B, k); the RGB part has no modality here)."""
+    task_hot = jax.nn.one_hot(task, len(TASKS), dtype=jnp.float32)
+    mod_hot = jax.nn.one_hot(modality, num_modalities, dtype=jnp.float32) * aux_weight[..., None]  # (B, k, K)
+    return {
+        "task_loss_sum": task_hot.T @ per_sample,
+        "task_count": task_hot.sum(0),
+        "modality_loss_sum": jnp.einsum("bsk,bs->k", mod_hot, aux_loss),
+        "modality_count": mod_hot.sum((0, 1)),
+    }
+
+
 def breakdown(per_sample, task, modality, num_modalities: int) -> dict[str, jax.Array]:
     """Loss sums and counts per task and per modality (the loop divides after aggregating steps)."""
     task_hot = jax.nn.one_hot(task, len(TASKS), dtype=jnp.float32)

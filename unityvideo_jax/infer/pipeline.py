@@ -4,6 +4,11 @@
     out = pipe.run("estimate", "depth", video=rgb_uint8, prompt="a person walks")
     out.aux  # uint8 (B, F, H, W, 3): the depth visualisation
 
+    # several modalities in one pass (1 + k streams; any model, the weights do not depend on k)
+    out = pipe.run_streams("estimate", ["depth", "flow", "segmentation"], video=rgb_uint8)
+    out.aux["flow"]  # uint8 (B, F, H, W, 3)
+    out = pipe.run_streams("condition", [], conditions={"depth": depth_video, "skeleton": pose_video})
+
 The task decides which stream starts from noise (see diffusion/samplers.py); the denoising loop
 is one jitted function per (task, shape, steps, method, guidance). `steps`, `method` and `guidance`
 default to the config's `config.infer` values (the CLI's --steps, --method, --guidance); the Wan VAE
@@ -29,6 +34,13 @@ from unityvideo_jax.diffusion.tasks import TASKS
 from unityvideo_jax.model.dit.transformer import UnityDiT
 from unityvideo_jax.model.vae.latent_space import LatentSpace, latent_space_of
 from unityvideo_jax.train.constants import step_constants, text_encoder
+
+
+@dataclasses.dataclass
+class StreamsOutput:
+    rgb: np.ndarray  # uint8 (B, F, H, W, 3): generated for joint/condition, the input for estimate
+    aux: dict  # modality name -> uint8 (B, F, H, W, 3): generated, or the condition as given
+    timings: dict
 
 
 @dataclasses.dataclass
@@ -142,6 +154,76 @@ class Pipeline:
                               total_s=end - start)
         return result
 
+    def run_streams(self, task: str, generate, *, conditions: dict | None = None, prompt=None, video=None,
+                    steps: int | None = None, guidance: float | None = None, seed: int = 0,
+                    method: str | None = None, samples: int = 1) -> StreamsOutput:
+        """Several modalities in one pass: RGB plus one aux stream per modality in `generate` (generated)
+        and in `conditions` ({name: uint8 (B, F, H, W, 3)}, kept clean), every sample the same set.
+
+        estimate: `video` given, the `generate` modalities estimated (given the `conditions` too, if any);
+        condition: RGB generated under all `conditions` (`generate` may add modalities generated with it);
+        joint: RGB and the `generate` modalities from the caption (under `conditions`, if any)."""
+        start = time.perf_counter()
+        steps, guidance, method = self.sampling(steps, guidance, method)
+        if task not in TASKS:
+            raise ValueError(f"task={task!r}: expected one of {', '.join(TASKS)}")
+        if method not in METHODS:
+            raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+        generate = [generate] if isinstance(generate, str) else list(generate)
+        conditions = dict(conditions or {})
+        names = [modalities.get(m).name for m in generate] + [modalities.get(m).name for m in conditions]
+        twice = sorted({m for m in names if names.count(m) > 1})
+        if twice:
+            raise ValueError(f"the modality {', '.join(twice)} is asked for twice: name each modality once, "
+                             "either to generate or as a condition")
+        if not names:
+            raise ValueError("no modality given: name at least one to generate or one condition")
+        if len(names) > int(self.config.model.num_modalities):
+            raise ValueError(f"{len(names)} modalities: at most {self.config.model.num_modalities} streams")
+        if task == "estimate" and video is None:
+            raise ValueError("task 'estimate' needs --input: pass video= a uint8 (B, F, H, W, 3) video")
+        if task == "estimate" and not generate:
+            raise ValueError("task 'estimate' with nothing to estimate: name the modalities to generate")
+        if task == "condition" and not conditions:
+            raise ValueError("task 'condition' needs conditions={modality: uint8 (B, F, H, W, 3) video}")
+        given = list(conditions.values())
+        shapes = {tuple(np.shape(v)) for v in given + ([video] if video is not None else [])}
+        if len(shapes) > 1:
+            raise ValueError(f"the input videos have different shapes {sorted(shapes)}: every condition (and the "
+                             "video) must have the same (B, F, H, W, 3)")
+        batch = self._batch_size(video if video is not None else (given[0] if given else None), prompt, None)
+        rgb, _ = self._inputs(batch, video, None)
+        streams = [self._inputs(batch, None, None)[1] for _ in generate]
+        streams += [self._inputs(batch, None, v)[1] for v in given]
+        aux = np.stack(streams, axis=1)  # (B, k, ...)
+        ids = np.tile(np.array([modalities.index(m) for m in names], np.int32), (batch, 1))
+        generated = tuple([True] * len(generate) + [False] * len(given))
+        captions = [prompt] * batch if prompt is None or isinstance(prompt, str) else list(prompt)
+        text, _ = self.text.encode(["" if c is None else c for c in captions])
+        t_encode = time.perf_counter()
+        draws = []
+        with self._dit.placed() if self.staged else contextlib.nullcontext(self.params) as params:
+            for k in range(samples):
+                draws.append(self._generate(
+                    params, jnp.asarray(rgb), jnp.asarray(aux), jnp.asarray(text),
+                    self._aux_text(ids, text), jnp.asarray(ids), jax.random.key(seed + k),
+                    self.constants.empty_text, task=task, steps=steps, method=method, guidance=float(guidance),
+                    shift=float(self.config.infer.shift), aux_generated=generated,
+                ))
+            out_rgb = np.mean([np.asarray(d[0]) for d in draws], axis=0)
+            out_aux = np.mean([np.asarray(d[1]) for d in draws], axis=0)
+        t_sample = time.perf_counter()
+        decoded = {}
+        for s, name in enumerate(names):
+            decoded[name] = (self.latents.decode(out_aux[:, s]) if generated[s]
+                             else np.asarray(conditions[list(conditions)[s - len(generate)]]))
+        result = StreamsOutput(
+            rgb=video if task == "estimate" else self.latents.decode(out_rgb), aux=decoded, timings={})
+        end = time.perf_counter()
+        result.timings = dict(encode_s=t_encode - start, sample_s=t_sample - t_encode, decode_s=end - t_sample,
+                              total_s=end - start)
+        return result
+
     def sampling(self, steps: int | None = None, guidance: float | None = None,
                  method: str | None = None) -> tuple[int, float, str]:
         """(steps, guidance, method): the given values, the config's `config.infer` ones where None."""
@@ -153,6 +235,8 @@ class Pipeline:
         """The modality prompts (the in-context learner), or the caption where a run trained without them."""
         if self.config.diffusion.get("modality_prompts", True):
             return self.constants.prompts[jnp.asarray(ids)]
+        if np.ndim(ids) == 2:  # one caption copy per aux stream
+            return jnp.broadcast_to(jnp.asarray(text)[:, None], (text.shape[0], ids.shape[1], *text.shape[1:]))
         return jnp.asarray(text)
 
     def _batch_size(self, video, prompt, modality) -> int:
@@ -185,9 +269,10 @@ class Pipeline:
         aux = self.latents.encode(np.asarray(condition if condition is not None else blank, np.uint8))
         return rgb, aux
 
-    @functools.partial(jax.jit, static_argnums=(0,), static_argnames=("task", "steps", "method", "guidance", "shift"))
+    @functools.partial(jax.jit, static_argnums=(0,),
+                       static_argnames=("task", "steps", "method", "guidance", "shift", "aux_generated"))
     def _generate(self, params, rgb, aux, text, aux_text, modality, key, empty_text, *, task, steps, method,
-                  guidance, shift):
+                  guidance, shift, aux_generated=None):
         b = rgb.shape[0]
 
         def velocity(r, a, t_r, t_a):
@@ -202,4 +287,5 @@ class Pipeline:
             mix = lambda v: v[b:] + guidance * (v[:b] - v[b:])  # noqa: E731
             return mix(v_r), mix(v_a)
 
-        return sample(velocity, rgb, aux, task, key, steps=steps, method=method, shift_value=shift)
+        return sample(velocity, rgb, aux, task, key, steps=steps, method=method, shift_value=shift,
+                      aux_generated=aux_generated)

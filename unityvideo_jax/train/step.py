@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from unityvideo_jax.diffusion import flow, loss, tasks, timesteps
+from unityvideo_jax.diffusion import flow, loss, streams, tasks, timesteps
 from unityvideo_jax.train.optimizer import ema_decay, ema_update
 from unityvideo_jax.train.state import TrainState
 
@@ -40,6 +40,8 @@ def make_train_step(graphdef, config, optimizer):
     accum = int(train.grad_accum_steps)
 
     def prepare(batch: dict[str, jax.Array], key, constants: StepConstants) -> dict[str, Any]:
+        if batch["aux"].ndim == 6:
+            return prepare_streams(batch, key, constants)
         rgb, aux = batch["rgb"], batch["aux"]
         b = rgb.shape[0]
         k_task, k_t, k_t2, k_rgb, k_aux, k_drop = jax.random.split(key, 6)
@@ -68,10 +70,44 @@ def make_train_step(graphdef, config, optimizer):
             task=task,
         )
 
+    def prepare_streams(batch: dict[str, jax.Array], key, constants: StepConstants) -> dict[str, Any]:
+        """`prepare` for k aux streams (batch aux (B, k, ...), modality and present (B, k)): streams.py."""
+        rgb, aux, present = batch["rgb"], batch["aux"], batch["present"]
+        b, k = aux.shape[:2]
+        k_task, k_t, k_t2, k_rgb, k_aux, k_drop, k_mix = jax.random.split(key, 7)
+        task = tasks.sample_tasks(k_task, b, task_probs)
+        t = timesteps.sample_times(k_t, (b,), diffusion)
+        t2 = timesteps.sample_times(k_t2, (b, k), diffusion)
+        t_rgb, t_aux, w_rgb, w_aux = streams.route_streams(
+            task, t, t2, present, k_mix, float(diffusion.get("mixed_streams", 0.0)), diffusion.joint_timesteps)
+        noise_rgb = jax.random.normal(k_rgb, rgb.shape, rgb.dtype)
+        noise_aux = jax.random.normal(k_aux, aux.shape, aux.dtype)
+        drop = jax.random.bernoulli(k_drop, diffusion.caption_dropout, (b,))
+        text = jnp.where(drop[:, None, None], constants.empty_text[None], batch["text"])
+        return dict(
+            inputs=dict(
+                rgb=flow.interpolate(rgb, noise_rgb, t_rgb),
+                aux=flow.interpolate(aux, noise_aux, t_aux),
+                t_rgb=t_rgb,
+                t_aux=t_aux,
+                text=text,
+                aux_text=(constants.prompts[batch["modality"]] if diffusion.modality_prompts
+                          else jnp.broadcast_to(text[:, None], (b, k, *text.shape[1:]))),
+                modality=batch["modality"],
+                aux_present=present,
+            ),
+            target_rgb=flow.velocity(rgb, noise_rgb),
+            target_aux=flow.velocity(aux, noise_aux),
+            w_rgb=w_rgb,
+            w_aux=w_aux,
+            task=task,
+        )
+
     def loss_fn(params, prep):
         model = nnx.merge(graphdef, params)
         v_rgb, v_aux = model(**prep["inputs"])
-        total, per_sample, mse_rgb, mse_aux = loss.flow_loss(
+        flow_loss = loss.flow_loss_streams if prep["w_aux"].ndim == 2 else loss.flow_loss
+        total, per_sample, mse_rgb, mse_aux = flow_loss(
             v_rgb, v_aux, prep["target_rgb"], prep["target_aux"], prep["w_rgb"], prep["w_aux"]
         )
         return total, (per_sample, mse_rgb, mse_aux)
@@ -122,6 +158,10 @@ def make_train_step(graphdef, config, optimizer):
             bad_streak=(state.bad_streak + bad) * bad,
         )
         w_rgb, w_aux = prep["w_rgb"], prep["w_aux"]
+        if w_aux.ndim == 2:
+            parts = loss.breakdown_streams(per_sample, prep["task"], batch["modality"], mse_aux, w_aux, num_modalities)
+        else:
+            parts = loss.breakdown(per_sample, prep["task"], batch["modality"], num_modalities)
         metrics = dict(
             loss=value,
             grad_norm=grad_norm,
@@ -129,7 +169,7 @@ def make_train_step(graphdef, config, optimizer):
             # per-stream losses over the samples that train that stream
             loss_rgb=jnp.sum(w_rgb * mse_rgb) / jnp.maximum(jnp.sum(w_rgb), 1.0),
             loss_aux=jnp.sum(w_aux * mse_aux) / jnp.maximum(jnp.sum(w_aux), 1.0),
-            **loss.breakdown(per_sample, prep["task"], batch["modality"], num_modalities),
+            **parts,
         )
         return new_state, metrics
 

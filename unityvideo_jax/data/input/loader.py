@@ -50,6 +50,7 @@ class SampleLoader:
         self.pixel = d.latent == "pixel"
         self.video_shape = stored_video_shape(d.latent, d.frames, d.height, d.width)
         self.text_len, self.text_dim = int(d.text_len), int(config.model.text_dim)
+        self.aux_streams = int(config.model.get("aux_streams", 1))
 
     def __call__(self, j: int) -> dict:
         step, offset = divmod(int(j), self.batch)
@@ -57,6 +58,16 @@ class SampleLoader:
         source, k = self.mixer.slot(step, position)
         choices = self.mixer.choices(self.mixer.stage_at(step), source)
         record, modality = self._read(source, k, choices, step, position)
+        if self.aux_streams > 1:  # up to k different modalities of the record, the rest absent
+            allowed = self._allowed(record, choices)
+            ids = self.mixer.draw_several(step, position, allowed, self.aux_streams)
+            return {
+                "rgb": record[schema.RGB],
+                "aux": [record[schema.video_key(m)] for m in ids],
+                "modality": ids,
+                "text": self._text(record),
+                "source": source,
+            }
         return {
             "rgb": record[schema.RGB],
             "aux": record[schema.video_key(modality)],
@@ -70,6 +81,9 @@ class SampleLoader:
         text = np.zeros((len(samples), self.text_len, self.text_dim), np.float32)
         for row, sample in zip(text, samples):
             row[: len(sample["text"])] = sample["text"]
+        if self.aux_streams > 1:
+            return {"rgb": self._latents([s["rgb"] for s in samples]), **self._streams(samples), "text": text,
+                    "source": np.array([s["source"] for s in samples], np.int32)}
         return {
             "rgb": self._latents([s["rgb"] for s in samples]),
             "aux": self._latents([s["aux"] for s in samples]),
@@ -78,6 +92,25 @@ class SampleLoader:
             "source": np.array([s["source"] for s in samples], np.int32),
         }
 
+    def _streams(self, samples: list[dict]) -> dict:
+        """aux (B, k, ...) latents, modality (B, k) ids and present (B, k); absent streams are zeros."""
+        k = self.aux_streams
+        first = self._latents([samples[0]["aux"][0]])[0]
+        aux = np.zeros((len(samples), k) + first.shape, np.float32)
+        modality = np.zeros((len(samples), k), np.int32)
+        present = np.zeros((len(samples), k), bool)
+        for row, sample in enumerate(samples):
+            count = len(sample["modality"])
+            aux[row, :count] = self._latents(sample["aux"])
+            modality[row, :count] = sample["modality"]
+            present[row, :count] = True
+        return {"aux": aux, "modality": modality, "present": present}
+
+    @staticmethod
+    def _allowed(record: dict, choices: tuple) -> list[int]:
+        have = {modalities.index(m) for m in schema.available_modalities(record)}
+        return [m for m in choices if m in have]
+
     def _read(self, source: int, k: int, choices: tuple, step: int, position: int) -> tuple[dict, int]:
         records_of = self.sources[source]
         for attempt in range(MAX_TRIES):
@@ -85,8 +118,7 @@ class SampleLoader:
             try:
                 record = records_of[index]
                 self._check(record)
-                have = {modalities.index(m) for m in schema.available_modalities(record)}
-                allowed = [m for m in choices if m in have]
+                allowed = self._allowed(record, choices)
                 if not allowed:
                     names = [modalities.get(m).name for m in choices]
                     raise schema.RecordError(f"it has none of the modalities {names} its source should have")

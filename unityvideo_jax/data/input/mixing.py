@@ -57,6 +57,7 @@ class Mixer:
         self.sources = tuple(data.sources)
         self.global_batch = int(data.global_batch)
         self.seed = int(data.seed)
+        self.fewer_streams = float(data.get("fewer_streams", 0.0))
         if not self.sources:
             raise ValueError("config.data.sources is empty: name at least one source")
         if self.global_batch % len(self.sources):
@@ -120,3 +121,18 @@ class Mixer:
         u = np.random.default_rng([self.seed, step, position]).random()
         index = int(np.searchsorted(np.cumsum(weights), u * weights.sum(), side="right"))
         return int(allowed[min(index, len(allowed) - 1)])
+
+    def draw_several(self, step: int, position: int, allowed: Sequence[int], streams: int) -> list[int]:
+        """Up to `streams` distinct modality ids from `allowed`, drawn by weight without replacement and
+        fixed by (seed, step, position); a share `fewer_streams` of the samples keeps fewer (at least one)."""
+        rng = np.random.default_rng([self.seed, step, position, streams])
+        pool = list(allowed)
+        count = min(streams, len(pool))
+        if count > 1 and rng.random() < self.fewer_streams:
+            count = int(rng.integers(1, count))
+        chosen = []
+        for _ in range(count):
+            weights = self.weights[pool]
+            index = int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(), side="right"))
+            chosen.append(int(pool.pop(min(index, len(pool) - 1))))
+        return chosen

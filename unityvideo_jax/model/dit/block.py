@@ -1,4 +1,4 @@
-"""One Wan block for one or two streams: joint self-attention, dual cross-attention, FFN.
+"""One Wan block for 1 + k streams: joint self-attention, per-stream cross-attention, FFN.
 
 Shapes: x (B, S, F, M, D) is the fp32 residual stream with S streams (RGB, then aux), F latent
 frames and M = H'W' tokens per frame; `mod` (B, S, Fm, 6, D) is the stream's modulation with
@@ -10,6 +10,7 @@ for aux (the in-context learner); both use the block's one cross-attention.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from einops import rearrange
 from flax import nnx
 
@@ -35,8 +36,9 @@ class Attention(nnx.Module):
         self.norm_q = RMSNorm(d, spec)
         self.norm_k = RMSNorm(d, spec)
 
-    def __call__(self, x: jax.Array, context: jax.Array | None = None, rope=None) -> jax.Array:
-        """x (B, Lq, D); context (B, Lk, D) or None for self-attention; rope = (cos, sin)."""
+    def __call__(self, x: jax.Array, context: jax.Array | None = None, rope=None, kv_mask=None) -> jax.Array:
+        """x (B, Lq, D); context (B, Lk, D) or None for self-attention; rope = (cos, sin); kv_mask
+        (B, Lk) bool or None: keys that take part (self-attention over streams some samples lack)."""
         source = x if context is None else context
         split = "b l (n d) -> b l n d"  # the qk norm spans all heads: split after it
         q = rearrange(self.norm_q(self.to_q(x)), split, n=self.spec.num_heads)
@@ -44,7 +46,8 @@ class Attention(nnx.Module):
         v = rearrange(self.to_v(source), split, n=self.spec.num_heads)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        out = get_kernel(self.spec.attention, self.spec.attention_chunk)(q, k, v)
+        kernel = get_kernel(self.spec.attention, self.spec.attention_chunk)
+        out = kernel(q, k, v) if kv_mask is None else kernel(q, k, v, kv_mask=kv_mask)
         return self.to_out(rearrange(out, "b l n d -> b l (n d)"))
 
 
@@ -69,7 +72,8 @@ class WanBlock(nnx.Module):
         table = jax.random.normal(rngs.params(), (1, 6, spec.dim), spec.weight_dtype) / spec.dim**0.5
         self.scale_shift_table = nnx.Param(table, out_sharding=(None, None, "embed"), eager_sharding=False)
 
-    def __call__(self, x: jax.Array, context: jax.Array, mod: jax.Array, rope) -> jax.Array:
+    def __call__(self, x: jax.Array, context: jax.Array, mod: jax.Array, rope, present=None) -> jax.Array:
+        """`present` (B, S) bool or None: streams a sample lacks are no keys of the joint attention."""
         b, s, f, m, _ = x.shape
         dtype = self.spec.compute_dtype
         e = mod.astype(FP32) + self.scale_shift_table[...].astype(FP32)  # (B, S, Fm, 6, D)
@@ -82,7 +86,10 @@ class WanBlock(nnx.Module):
         # contiguous blocks of the sequence with no data movement. The rope tables are stream-major.
         h = modulate(x, shift, scale, self.spec.eps).astype(dtype)
         rope = tuple(rearrange(t, "(s f m) ... -> (m s f) ...", s=s, f=f) for t in rope)
-        h = self.attn1(rearrange(h, "b s f m d -> b (m s f) d"), rope=rope)
+        kv_mask = None
+        if present is not None:  # (B, S) -> (B, (m s f)), the sequence's order
+            kv_mask = rearrange(jnp.broadcast_to(present[:, None, :, None], (b, m, s, f)), "b m s f -> b (m s f)")
+        h = self.attn1(rearrange(h, "b s f m d -> b (m s f) d"), rope=rope, kv_mask=kv_mask)
         x = x + rearrange(h, "b (m s f) d -> b s f m d", s=s, f=f).astype(FP32) * gate
 
         # Cross-attention of each stream to its own context: streams fold into the batch.

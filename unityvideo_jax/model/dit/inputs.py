@@ -9,8 +9,9 @@ from unityvideo_jax import modalities
 from unityvideo_jax.model.dit.spec import DiTSpec
 
 
-def check(spec: DiTSpec, rgb, aux, t_rgb, t_aux, text, aux_text, modality) -> tuple[int, int, int]:
-    """Validate the inputs' shapes (and concrete modality ids); return the token grid (F', H', W')."""
+def check(spec: DiTSpec, rgb, aux, t_rgb, t_aux, text, aux_text, modality, *, aux_present=None) -> tuple[int, int, int]:
+    """Validate the inputs' shapes (and concrete modality ids); return the token grid (F', H', W').
+    One aux stream comes as (B, F, H, W, C); k streams stacked on axis 1 (see transformer.py)."""
     if rgb.ndim != 5:
         raise ValueError(f"rgb has shape {rgb.shape}: expected (B, F, H, W, C) channels-last latents")
     b, f, h, w, c = rgb.shape
@@ -29,8 +30,8 @@ def check(spec: DiTSpec, rgb, aux, t_rgb, t_aux, text, aux_text, modality) -> tu
     _check_time("t_rgb", t_rgb, b, grid[0])
     _check_text("text", text, b, spec)
     if aux is None:
-        given = [name for name, value in (("t_aux", t_aux), ("aux_text", aux_text), ("modality", modality))
-                 if value is not None]
+        given = [name for name, value in (("t_aux", t_aux), ("aux_text", aux_text), ("modality", modality),
+                                          ("aux_present", aux_present)) if value is not None]
         if given:
             raise ValueError(
                 f"aux is None (the single-stream call) but {', '.join(given)} {'was' if len(given) == 1 else 'were'} "
@@ -39,8 +40,16 @@ def check(spec: DiTSpec, rgb, aux, t_rgb, t_aux, text, aux_text, modality) -> tu
         return grid
     if not spec.two_stream:
         raise ValueError("aux was given but config.model.two_stream is False: pass aux=None or use a two-stream config")
+    if aux.ndim == 6:
+        return _check_streams(spec, grid, rgb, aux, t_aux, text, aux_text, modality=modality, aux_present=aux_present)
     if aux.shape != rgb.shape:
-        raise ValueError(f"aux has shape {aux.shape} but rgb has {rgb.shape}: both streams must have the same shape")
+        raise ValueError(
+            f"aux has shape {aux.shape} but rgb has {rgb.shape}: both streams must have the same shape "
+            f"(several aux streams: stack them as (B, k, {', '.join(map(str, rgb.shape[1:]))}))"
+        )
+    if aux_present is not None:
+        raise ValueError("aux_present is for several aux streams stacked as aux (B, k, F, H, W, C); "
+                         "with one aux stream (B, F, H, W, C) leave it None")
     if t_aux is None or aux_text is None or modality is None:
         raise ValueError("with aux given, t_aux, aux_text and modality are required too")
     _check_time("t_aux", t_aux, b, grid[0])
@@ -54,6 +63,61 @@ def check(spec: DiTSpec, rgb, aux, t_rgb, t_aux, text, aux_text, modality) -> tu
         raise ValueError(f"modality has shape {modality.shape}: expected ({b},) int32 ids")
     _check_modality_ids(modality, spec.num_modalities)
     return grid
+
+
+def _check_streams(spec: DiTSpec, grid, rgb, aux, t_aux, text, aux_text, *, modality, aux_present):
+    """k aux streams stacked on axis 1: every per-stream input carries the same (B, k) lead."""
+    b = rgb.shape[0]
+    k = aux.shape[1]
+    if aux.shape[:1] + aux.shape[2:] != rgb.shape:
+        raise ValueError(
+            f"aux has shape {aux.shape} but rgb has {rgb.shape}: k aux streams are (B, k, F, H, W, C) with "
+            "each stream shaped like rgb"
+        )
+    if k < 1 or k > spec.num_modalities:
+        raise ValueError(
+            f"aux has {k} streams: expected 1..{spec.num_modalities} (one per modality, each at most once)"
+        )
+    if t_aux is None or aux_text is None or modality is None:
+        raise ValueError("with aux given, t_aux, aux_text and modality are required too")
+    if t_aux.shape not in ((b, k), (b, k, grid[0])):
+        raise ValueError(
+            f"t_aux has shape {t_aux.shape}: expected ({b}, {k}) flow times, one per aux stream, or "
+            f"({b}, {k}, {grid[0]}) one per stream and latent frame"
+        )
+    if aux_text.ndim != 4 or aux_text.shape[:2] != (b, k) or aux_text.shape[3] != spec.text_dim:
+        raise ValueError(
+            f"aux_text has shape {aux_text.shape}: expected ({b}, {k}, L, {spec.text_dim}), one modality "
+            "prompt per aux stream"
+        )
+    if aux_text.shape[2] != text.shape[1]:
+        raise ValueError(
+            f"aux_text has {aux_text.shape[2]} tokens but text has {text.shape[1]}: pad both to the same length "
+            "with zeros (Wan uses 512)"
+        )
+    if modality.shape != (b, k):
+        raise ValueError(f"modality has shape {modality.shape}: expected ({b}, {k}) int32 ids, one per aux stream")
+    if aux_present is not None and aux_present.shape != (b, k):
+        raise ValueError(f"aux_present has shape {aux_present.shape}: expected ({b}, {k}) bool, one per aux stream")
+    _check_modality_ids(modality, spec.num_modalities)
+    _check_distinct(modality, aux_present)
+    return grid
+
+
+def _check_distinct(modality, aux_present) -> None:
+    """A modality twice in one sample would be two streams with the same identity: refused."""
+    if isinstance(modality, jax.core.Tracer) or isinstance(aux_present, jax.core.Tracer):
+        return
+    ids = np.asarray(modality)
+    present = np.ones(ids.shape, bool) if aux_present is None else np.asarray(aux_present, bool)
+    for row, (sample, keep) in enumerate(zip(ids, present)):
+        used = sample[keep]
+        if len(set(used.tolist())) != len(used):
+            twice = [modalities.NAMES[i] for i in set(used.tolist()) if (used == i).sum() > 1]
+            raise ValueError(
+                f"sample {row} has the modality {', '.join(twice)} in two aux streams: each stream must be a "
+                "different modality (mark unused streams absent with aux_present)"
+            )
 
 
 def _check_time(name: str, t, batch: int, frames: int) -> None:

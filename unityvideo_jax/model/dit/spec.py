@@ -33,6 +33,7 @@ class DiTSpec:
     rope_theta: float
     num_modalities: int
     two_stream: bool
+    aux_streams: int
     switcher: str
     aux_input: str
     aux_head: str
@@ -68,6 +69,7 @@ def from_config(model_config) -> DiTSpec:
         return model_config
     values = dict(model_config)
     values.setdefault("two_stream", True)
+    values.setdefault("aux_streams", 1)  # configs saved before several aux streams existed
     values.setdefault("scan_layers", True)  # configs saved before the option scanned
     values["patch_size"] = tuple(int(p) for p in values["patch_size"])
     fields = {f.name for f in dataclasses.fields(DiTSpec)}
@@ -97,6 +99,11 @@ def _validate(spec: DiTSpec) -> None:
     if spec.head_dim % 2 or spec.head_dim < 6:
         raise ValueError(
             f"head_dim = dim / num_heads = {spec.head_dim}: 3D RoPE needs an even head_dim of at least 6"
+        )
+    if not 1 <= spec.aux_streams <= spec.num_modalities:
+        raise ValueError(
+            f"config.model.aux_streams={spec.aux_streams}: expected 1..{spec.num_modalities} "
+            "(each aux stream of a sample holds a different modality)"
         )
     if spec.freq_dim % 2:
         raise ValueError(f"config.model.freq_dim={spec.freq_dim} must be even ([cos, sin] halves)")

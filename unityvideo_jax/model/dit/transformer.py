@@ -1,11 +1,19 @@
-"""UnityDiT: one Wan DiT over an RGB stream and one auxiliary-modality stream.
+"""UnityDiT: one Wan DiT over an RGB stream and k auxiliary-modality streams.
 
-    v_rgb, v_aux = model(rgb, aux, t_rgb, t_aux, text, aux_text, modality)
+    v_rgb, v_aux = model(rgb, aux, t_rgb, t_aux, text, aux_text, modality)               # k = 1
+    v_rgb, v_aux = model(rgb, aux, t_rgb, t_aux, text, aux_text, modality, aux_present)  # k streams
 
-Both streams are patchified to tokens, joined into one sequence (aux tokens at width positions
-W'..2W'-1, see rope.py), run through the stacked Wan blocks (joint self-attention, dual
+The streams are patchified to tokens, joined into one sequence (aux stream s at width positions
+sW'..(s+1)W'-1, see rope.py), run through the stacked Wan blocks (joint self-attention, per-stream
 cross-attention) and split back to per-stream heads. `aux=None` is the plain single-stream Wan
 model, numerically equal to diffusers' `WanTransformer3DModel`.
+
+One auxiliary stream is the release's model: aux (B, F, H, W, C). Several are stacked on axis 1:
+aux (B, k, F, H, W, C), each with its own flow time, modality prompt, modality id (switcher row,
+token embedding and head of its modality); the parameters are the same for any k (every aux stream
+shares the aux patch embedding and the per-modality tables), so weights trained with one stream run
+with several. `aux_present` (B, k) marks the streams a sample has: an absent stream is masked out of
+attention as keys, so it changes no output of the others (its own output is meaningless).
 
 Flavour choices, one config key each (see configs/base.py):
   switcher        adaln: learned rows {L_rgb, L_1..L_k} added to t_emb before the modulation
@@ -72,37 +80,46 @@ class UnityDiT(nnx.Module):
         text: jax.Array,
         aux_text: jax.Array | None = None,
         modality: jax.Array | None = None,
+        aux_present: jax.Array | None = None,
     ):
-        """Velocities for both streams.
+        """Velocities for every stream.
 
-        rgb, aux: (B, F, H, W, C) latents; t_rgb, t_aux: (B,) flow time in [0, 1] (1 = noise) or
-        (B, F / pt) one per latent frame; text, aux_text: (B, L, text_dim) (caption and modality
-        prompt, same L); modality: (B,) int32 index into `unityvideo_jax.modalities.MODALITIES`.
-        Returns (v_rgb, v_aux), v_aux None when aux is None.
+        rgb: (B, F, H, W, C) latents; t_rgb: (B,) flow time in [0, 1] (1 = noise) or (B, F / pt) one
+        per latent frame; text: (B, L, text_dim) the caption. One aux stream: aux (B, F, H, W, C),
+        t_aux like t_rgb, aux_text (B, L, text_dim) the modality prompt, modality (B,) int32 index
+        into `unityvideo_jax.modalities.MODALITIES`. k aux streams: the same with a stream axis after
+        the batch (aux (B, k, F, H, W, C), t_aux (B, k[, F / pt]), aux_text (B, k, L, text_dim),
+        modality (B, k)) and optionally aux_present (B, k) bool.
+        Returns (v_rgb, v_aux), v_aux shaped like aux (None when aux is None).
         """
         spec = self.spec
-        grid = inputs.check(spec, rgb, aux, t_rgb, t_aux, text, aux_text, modality)
+        grid = inputs.check(spec, rgb, aux, t_rgb, t_aux, text, aux_text, modality, aux_present=aux_present)
+        stacked = aux is not None and aux.ndim == 6
+        if aux is not None and not stacked:  # one stream: the same arrays with a stream axis of 1
+            aux, t_aux, aux_text, modality = aux[:, None], t_aux[:, None], aux_text[:, None], modality[:, None]
+        k = 0 if aux is None else aux.shape[1]
         streams = [self.patch_embedding(rgb)]  # each (B, F', H', W', D)
-        if aux is not None:
-            streams.append(self._embed_aux(aux, modality))
+        streams += [self._embed_aux(aux[:, s], modality[:, s]) for s in range(k)]
         # Join the streams into block.py's (B, S, F', M = H'W', D) fp32 residual stream. Stacked on
         # axis 1 directly: rearrange of a list would stack on axis 0 and then transpose (a copy).
         x = rearrange(jnp.stack(streams, axis=1).astype(FP32), "b s f h w d -> b s f (h w) d")
         x = constrain(x, RESIDUAL_AXES)
 
-        t_emb = self._time_embedding(t_rgb, t_aux, modality, grid[0])  # (B, S, Fm, D)
+        present = None if aux_present is None else _stream_presence(aux_present)
+        t_emb = self._time_embedding(t_rgb, t_aux, modality, grid[0], present)  # (B, S, Fm, D)
         mod = self.condition_embedder.modulation(t_emb)
-        texts = [text] if aux is None else [text, aux_text]
+        texts = [text] + [aux_text[:, s] for s in range(k)]
         context = jnp.stack([self.condition_embedder.context(c) for c in texts], axis=1)  # (B, S, L, D)
         rope = rope_tables(grid, len(streams), spec.head_dim, spec.rope_theta)
 
-        x = self._run_blocks(x, context, mod, rope)
+        x = self._run_blocks(x, context, mod, rope, present)
 
         v_rgb = unpatchify(self.head(x[:, 0], t_emb[:, 0]), grid, spec.patch_size)
         if aux is None:
             return v_rgb, None
-        v_aux = unpatchify(self.flow_head(x[:, 1], t_emb[:, 1], modality), grid, spec.patch_size)
-        return v_rgb, v_aux
+        v_aux = [unpatchify(self.flow_head(x[:, 1 + s], t_emb[:, 1 + s], modality[:, s]), grid, spec.patch_size)
+                 for s in range(k)]
+        return v_rgb, (jnp.stack(v_aux, axis=1) if stacked else v_aux[0])
 
     def _embed_aux(self, aux: jax.Array, modality: jax.Array) -> jax.Array:
         spec = self.spec
@@ -115,24 +132,28 @@ class UnityDiT(nnx.Module):
             tokens = tokens + table[modality][:, None, None, None, :]
         return tokens
 
-    def _time_embedding(self, t_rgb, t_aux, modality, frames: int) -> jax.Array:
-        """Per (sample, stream[, frame]) t_emb in fp32, with the AdaLN switcher row if configured."""
-        ts = [_per_frame(t_rgb)] if t_aux is None else [_per_frame(t_rgb), _per_frame(t_aux)]
+    def _time_embedding(self, t_rgb, t_aux, modality, frames: int, present=None) -> jax.Array:
+        """Per (sample, stream[, frame]) t_emb in fp32, with the AdaLN switcher row if configured.
+        t_aux (B, k[, F']) and modality (B, k) carry a stream axis (None: no aux stream); `present`
+        (B, S): a shared t is the largest over the streams a sample has."""
+        k = 0 if t_aux is None else t_aux.shape[1]
+        ts = [_per_frame(t_rgb)] + [_per_frame(t_aux[:, s]) for s in range(k)]
         fm = max(t.shape[1] for t in ts)
         t = jnp.stack([jnp.broadcast_to(t, (t.shape[0], fm)) for t in ts], axis=1)  # (B, S, Fm)
         if self.spec.adaln_timestep == "shared":
-            t = jnp.broadcast_to(jnp.max(t, axis=1, keepdims=True), t.shape)
+            counted = t if present is None else jnp.where(present[:, :, None], t, 0.0)
+            t = jnp.broadcast_to(jnp.max(counted, axis=1, keepdims=True), t.shape)
         t_emb = self.condition_embedder.time_embedding(t)
-        if t_aux is not None and self.spec.switcher == "adaln":
-            rows = jnp.stack([jnp.zeros_like(modality), modality + 1], axis=1)  # (B, S)
+        if k and self.spec.switcher == "adaln":
+            rows = jnp.concatenate([jnp.zeros_like(modality[:, :1]), modality + 1], axis=1)  # (B, S)
             t_emb = t_emb + self.modality_switcher[...].astype(FP32)[rows][:, :, None, :]
         return t_emb
 
-    def _run_blocks(self, x, context, mod, rope):
+    def _run_blocks(self, x, context, mod, rope, present=None):
         policy_name = self.spec.remat_policy
 
-        def body(h, block, context, mod, cos, sin):
-            return block(h, context, mod, (cos, sin))
+        def body(h, block, context, mod, cos, sin, present):
+            return block(h, context, mod, (cos, sin), present)
 
         if policy_name != "none":
             body = nnx.remat(body, policy=get_policy(policy_name), prevent_cse=False)
@@ -140,10 +161,16 @@ class UnityDiT(nnx.Module):
             # the parameters stay stacked (one checkpoint layout either way); each layer takes its slice
             graphdef, stacked = nnx.split(self.blocks)
             for i in range(self.spec.num_layers):
-                x = body(x, nnx.merge(graphdef, jax.tree.map(lambda a: a[i], stacked)), context, mod, *rope)
+                x = body(x, nnx.merge(graphdef, jax.tree.map(lambda a: a[i], stacked)), context, mod, *rope, present)
             return x
-        scan = nnx.scan(body, in_axes=(nnx.Carry, 0, None, None, None, None), out_axes=nnx.Carry)
-        return scan(x, self.blocks, context, mod, *rope)
+        scan = nnx.scan(body, in_axes=(nnx.Carry, 0, None, None, None, None, None), out_axes=nnx.Carry)
+        return scan(x, self.blocks, context, mod, *rope, present)
+
+
+def _stream_presence(aux_present: jax.Array) -> jax.Array:
+    """(B, S) bool: RGB (always there) and each aux stream's presence."""
+    rgb = jnp.ones((aux_present.shape[0], 1), bool)
+    return jnp.concatenate([rgb, aux_present.astype(bool)], axis=1)
 
 
 def _per_frame(t: jax.Array) -> jax.Array:
