@@ -5,6 +5,8 @@ Each batch is a dict of numpy arrays (b = config.data.global_batch / process_cou
   modality   (b,) int32 index into modalities.MODALITIES (the aux stream's modality)
   text       (b, config.data.text_len, config.model.text_dim) float32, zero-padded
   source     (b,) int32 index into config.data.sources
+With config.model.aux_streams = k > 1, up to k different modalities of each clip: aux (b, k, F', H',
+W', C), modality (b, k) and present (b, k) bool (absent streams are zeros, after the present ones).
 Batch n is the one of train step n, a pure function of (config, n): mixing.py plans it, loader.py
 reads it, Grain runs it (threads, optionally `config.data.workers` processes). The iterator's
 `get_state()` is JSON and `set_state()` continues exactly where the saved iterator stopped.
