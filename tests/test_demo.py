@@ -32,7 +32,10 @@ def test_short_demo_writes_the_whole_report(tmp_path, capsys):
                     path = out / "videos" / f"{task}_{family}_{modality}.{ext}"
                     assert path.stat().st_size > 0, path
                 assert f"videos/{task}_{family}_{modality}.gif" in page
+        for ext in ("mp4", "gif"):  # the one-pass estimate of every modality of the family
+            assert (out / "videos" / f"estimate_streams_{family}.{ext}").stat().st_size > 0
     results = json.loads((out / "metrics" / "results.json").read_text())
-    assert set(results["tasks"]) == {"joint", "estimate", "condition"}
+    assert set(results["tasks"]) == {"joint", "estimate", "condition", "estimate_streams"}
+    assert set(results["tasks"]["estimate_streams"]["mixed"]) == set(config_modalities["mixed"])
     rows = [json.loads(line) for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 20 and all(r["loss"] > 0 for r in rows)

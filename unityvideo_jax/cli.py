@@ -260,9 +260,14 @@ def _sample(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="unityvideo sample", description="Run one of the three tasks.")
     parser.add_argument("--task", required=True, choices=TASKS)
-    parser.add_argument("--modality", required=True, help=f"one of {', '.join(NAMES)}")
+    parser.add_argument("--modality", help=f"one of {', '.join(NAMES)}, or several separated by commas "
+                        "(depth,flow,segmentation): all generated in one pass")
+    parser.add_argument("--condition", metavar="NAME=VIDEO,...", help="clean modality streams, one video each "
+                        "(depth=a.mp4,skeleton=b.mp4): condition generates the RGB under all of them; estimate "
+                        "and joint read them as extra streams")
     parser.add_argument("--prompt", default=None, help="the caption (joint, condition; optional for estimate)")
-    parser.add_argument("--input", default=None, help="RGB video (estimate) or modality video (condition)")
+    parser.add_argument("--input", default=None, help="RGB video (estimate) or, with one --modality and no "
+                        "--condition, the modality video (condition)")
     parser.add_argument("--checkpoint", help="a training run's checkpoints/ or a converted checkpoint")
     parser.add_argument("--release", help="the published UnityVideo .safetensors (instead of --checkpoint; with --base)")
     parser.add_argument("--base", help="the Wan2.2-TI2V-5B folder for --release: original (Wan2.2_VAE.pth, "
@@ -270,7 +275,8 @@ def _sample(argv: list[str]) -> int:
     parser.add_argument("--config", help="with --release: the model config (default wan22_ti2v_5b_release)")
     parser.add_argument("--text-on", choices=("chip", "cpu"), default="chip",
                         help="with --release: run the text encoder on the accelerator (default) or the host CPU")
-    parser.add_argument("--output", required=True, help="FILE.mp4; FILE.rgb.mp4, FILE.<modality>.mp4, FILE.json too")
+    parser.add_argument("--output", required=True, help="FILE.mp4 (every stream side by side); FILE.rgb.mp4, "
+                        "FILE.<modality>.mp4 per modality, FILE.json too")
     parser.add_argument("--steps", type=int, help="sampling steps (default: the checkpoint's config.infer.steps)")
     guidance = parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (paper: 7.5; "
                                    "default: the checkpoint's config.infer.guidance)")
@@ -280,11 +286,10 @@ def _sample(argv: list[str]) -> int:
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")
     _weight_flags(parser)
     args = parser.parse_args(argv)
-    from unityvideo_jax import modalities
-    from unityvideo_jax.infer.files import sample_to_files
+    from unityvideo_jax.infer.files import plan_streams, sample_to_files, streams_to_files
     from unityvideo_jax.infer.pipeline import Pipeline
 
-    modalities.index(args.modality)  # fail before loading anything
+    generate, conditions = plan_streams(args.task, args.modality, args.condition, args.input)  # before loading
     if (args.checkpoint is None) == (args.release is None):
         parser.error("pass one of --checkpoint DIR or --release FILE --base DIR")
     if args.release is not None:
@@ -296,9 +301,12 @@ def _sample(argv: list[str]) -> int:
     else:
         pipeline = Pipeline.from_checkpoint(args.checkpoint, ema=not args.no_ema, vae_weights=args.vae_weights,
                                             text_encoder_weights=args.text_encoder_weights)
-    record = sample_to_files(pipeline, args.task, args.modality, args.output, prompt=args.prompt,
-                             input_path=args.input, steps=args.steps, guidance=args.guidance, seed=args.seed,
-                             method=args.method)
+    options = dict(prompt=args.prompt, input_path=args.input, steps=args.steps, guidance=args.guidance,
+                   seed=args.seed, method=args.method)
+    if len(generate) == 1 and not conditions:
+        record = sample_to_files(pipeline, args.task, args.modality, args.output, **options)
+    else:
+        record = streams_to_files(pipeline, args.task, generate, args.output, conditions=conditions, **options)
     print(f"wrote {', '.join(record['files'].values())} ({record['timings']['total_s']:.1f} s)")
     return 0
 
@@ -321,6 +329,9 @@ def _eval(argv: list[str]) -> int:
                         help="held-out clips: test to report (default), validation to choose settings")
     parser.add_argument("--batch", type=int, default=8, help="(clip, modality) pairs per pipeline call")
     parser.add_argument("--tasks", default="estimate,condition,joint", help="comma-separated subset of the tasks")
+    parser.add_argument("--streams", action="store_true", help="add the one-pass rows: estimate_streams (each clip's "
+                        "modalities estimated together, beside the single estimate) with estimate, joint_streams (RGB "
+                        "generated with two modalities, estimate-back consistency beside k = 1) with joint")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")
     parser.add_argument("--output", required=True, help="folder for results.json, results.md and the plots")
     _weight_flags(parser)
@@ -342,7 +353,7 @@ def _eval(argv: list[str]) -> int:
     guidance = infer.guidance if args.guidance is None else args.guidance
     results = evaluate(pipeline, pipeline.config, families, args.count, args.seed, steps, args.samples,
                        estimate_steps=args.estimate_steps, guidance=guidance, batch=args.batch, tasks=tasks,
-                       log=lambda message: print(message, file=sys.stderr), split=args.split)
+                       log=lambda message: print(message, file=sys.stderr), split=args.split, streams=args.streams)
     written = write_report(results, args.output)
     print(f"wrote {', '.join(str(p) for p in written.values())}")
     return 0
@@ -376,8 +387,8 @@ def _demo(argv: list[str]) -> int:
 
 VERBS = {
     "demo": (_demo, "build data, train, evaluate and report on the synthetic world (CPU, ~10 minutes)"),
-    "sample": (_sample, "one task end to end: --task joint|estimate|condition --modality NAME --checkpoint DIR "
-                        "(or --release FILE --base DIR)"),
+    "sample": (_sample, "one task end to end: --task joint|estimate|condition --modality NAME[,NAME...] "
+                        "[--condition NAME=VIDEO,...] --checkpoint DIR (or --release FILE --base DIR)"),
     "eval": (_eval, "score a checkpoint on held-out UniSynth clips: --checkpoint DIR --output DIR [--families ...]"),
     "train": (_train, "train or resume: --config NAME|FILE --workdir DIR [--config.train.steps=N ...]"),
     "info": (_info, "parameter counts per part of a config, without allocating weights"),

@@ -6,7 +6,9 @@
 3. evaluates estimation, conditional generation and joint generation on held-out clips against
    baselines that see no input (a constant and the training set's average map),
 4. writes a report folder: per-task, per-modality video grids (mp4 and GIF: input | prediction |
-   ground truth), loss curves, the metrics table, and an index.html that shows them all.
+   ground truth), loss curves, the metrics table, and an index.html that shows them all. With the
+   evaluation, the metrics add the multi-stream estimate (each clip's modalities in one pass, beside
+   one pass per modality) and the videos one grid per family of it, taken from that evaluation.
 """
 
 from __future__ import annotations
@@ -93,13 +95,40 @@ def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int
     return entries
 
 
+def streams_grids(draws: dict, out: Path) -> list[dict]:
+    """One grid per family of the one-pass estimate of all its modalities, from the evaluation's draws
+    {family: (clip, {modality: [uint8 (F, H, W, 3) draws]})}: the input video and each estimated
+    modality (the mean of the draws) above, each modality's ground truth below."""
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for family, (clip, videos) in draws.items():
+        names = list(videos)
+        estimated = [np.clip(np.round(np.mean(np.stack(videos[m]).astype(np.float32), 0)), 0, 255).astype(np.uint8)
+                     for m in names]
+        top = side_by_side(clip.rgb, *estimated)
+        bottom = side_by_side(np.full_like(clip.rgb, 255), *(renderings.render(m, clip) for m in names))
+        gap = np.full((top.shape[0], 2, top.shape[2], 3), 255, np.uint8)
+        grid = np.concatenate([top, gap, bottom], axis=1)
+        stem = out / f"estimate_streams_{family}"
+        write_mp4(f"{stem}.mp4", grid.repeat(4, axis=1).repeat(4, axis=2))
+        write_gif(f"{stem}.gif", grid, scale=4)
+        entries.append(dict(task="estimate_streams", family=family, modality=", ".join(names), caption=clip.caption,
+                            mp4=f"{stem.name}.mp4", gif=f"{stem.name}.gif", width=132 * (1 + len(names))))
+    return entries
+
+
 def index_html(out: Path, entries: list[dict], summary: dict, metrics_md: str | None) -> Path:
     rows = []
     for task, what in (("estimate", "input video | estimated modality | ground truth"),
+                       ("estimate_streams", "all the family's modalities estimated in one pass: input video | "
+                                            "each estimated modality (top), each ground truth (bottom)"),
                        ("condition", "modality condition | generated video | ground-truth video"),
                        ("joint", "generated video | generated modality | (no ground truth)")):
+        if task == "estimate_streams" and not any(e["task"] == task for e in entries):
+            continue  # evaluation not run: the grids come from its one-pass estimates
         cells = "".join(
-            f"<figure><img src='videos/{html.escape(e['gif'])}' width='396'><figcaption>{e['family']} / "
+            f"<figure><img src='videos/{html.escape(e['gif'])}' width='{e.get('width', 396)}'><figcaption>"
+            f"{e['family']} / "
             f"{e['modality']} &middot; <a href='videos/{html.escape(e['mp4'])}'>mp4</a></figcaption></figure>"
             for e in entries if e["task"] == task
         )
@@ -145,19 +174,25 @@ def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | N
                     time_budget_s=None if budget_steps is not None else 60.0 * budget_minutes)
     timings["train_s"] = time.perf_counter() - start
     pipeline = Pipeline.from_checkpoint(str(out / "run" / "checkpoints"))
-    metrics_md = None
+    metrics_md, stream_draws = None, {}
     if evaluate_model:
         from unityvideo_jax.eval.evaluate import evaluate
         from unityvideo_jax.eval.report import markdown, write_report
 
+        def keep_first(clip, index, draws):  # the first held-out clip of a family: the clip video_grids shows
+            if index == 0:
+                stream_draws[clip.family] = (clip, draws)
+
         start = time.perf_counter()
         results = evaluate(pipeline, config, count=eval_count, steps=steps, samples=samples,
-                           estimate_steps=estimate_steps)
+                           estimate_steps=estimate_steps, streams=("estimate_streams",),
+                           on_estimate_streams=keep_first)
         write_report(results, out / "metrics")
         metrics_md = markdown(results)
         timings["eval_s"] = time.perf_counter() - start
     start = time.perf_counter()
     entries = video_grids(pipeline, config, out / "videos", steps, samples, estimate_steps=estimate_steps)
+    entries += streams_grids(stream_draws, out / "videos")
     loss_curves(out / "run" / "metrics.jsonl", out / "loss_curves.png")
     timings["report_s"] = time.perf_counter() - start
     info = dict(config=config.name, steps=int(summary.state.step), steps_per_second=round(summary.steps_per_second, 2),

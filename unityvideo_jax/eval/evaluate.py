@@ -13,34 +13,40 @@ Per held-out clip and modality of its family:
 Work items are batched across clips and modalities (the pipeline takes one modality per sample);
 the last batch is padded by repeating an item, so the pipeline compiles one shape.
 
+With `streams` (default off) the multi-stream rows follow (eval/streams.py): estimate_streams (each
+clip's modalities estimated together in one `run_streams` pass, beside the single-stream estimate)
+and joint_streams (RGB generated with two modalities in one pass, scored by estimate-back
+consistency, beside the same consistency of one-modality joint generation).
+
 The result is a JSON-ready dict:
-  settings: families, count, seed, steps, estimate_steps, samples, guidance, method, batch, baseline_clips
+  settings: families, count, seed, steps, estimate_steps, samples, guidance, method, batch, baseline_clips;
+            with streams also streams (the rows run) and joint_streams_pairs ({family: [[m1, m2] per clip]})
   tasks:    {task: {family: {modality: {"clips": n, method: {scope: {metric: mean}}}}}}
-            methods: model, constant, average (estimate); model, real (condition, joint)
+            methods: model, constant, average (estimate); model, real (condition, joint);
+            streams, single (estimate_streams, joint_streams: one pass over several modalities, and k = 1)
   per_clip: [{task, family, clip, modality, method, scope, metric, value}, ...]
-  timings:  {task: seconds of its pipeline calls (condition's include estimating back), "baselines": seconds}
+  timings:  {task: seconds of its pipeline calls (condition's and joint_streams' include estimating back),
+             "baselines": seconds}
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import time
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from unityvideo_jax import modalities
 from unityvideo_jax.data.input.heldout import eval_clips
 from unityvideo_jax.data.render import renderings
-from unityvideo_jax.data.unisynth.clips import FAMILIES, TRAIN_FAMILIES, ZERO_SHOT_FAMILIES, Clip
+from unityvideo_jax.data.unisynth.clips import FAMILIES, TRAIN_FAMILIES
 from unityvideo_jax.eval import baselines, scores
+from unityvideo_jax.eval import streams as streams_lib
+from unityvideo_jax.eval.work import ZERO_SHOT_MODALITIES, Item, family_modalities  # noqa: F401 (re-exported)
+from unityvideo_jax.eval.work import chunks as _chunks
+from unityvideo_jax.eval.work import stack as _stack
 
 TASKS = ("estimate", "condition", "joint")
-# Families training never sees are scored on every modality their ground truth has: people and a
-# four-legged animal both have keypoints (COCO / AP-10K) and body parts (the animal's map onto the
-# human ids), so all five apply.
-ZERO_SHOT_MODALITIES = {family: modalities.NAMES for family in ZERO_SHOT_FAMILIES}
 
 
 def parse_families(families: str | Sequence[str]) -> tuple[str, ...]:
@@ -61,32 +67,6 @@ def parse_tasks(tasks: str | Sequence[str]) -> tuple[str, ...]:
     if unknown or not names:
         raise ValueError(f"tasks {unknown or names}: expected a comma-separated list of {', '.join(TASKS)}")
     return tuple(dict.fromkeys(names))
-
-
-def family_modalities(config, family: str) -> tuple[str, ...]:
-    """The modalities a family is scored on: its config.data.source_modalities, or all for zero-shot ones."""
-    listed = config.data.source_modalities
-    if family in listed:
-        return tuple(modalities.get(m).name for m in listed[family])
-    return ZERO_SHOT_MODALITIES.get(family, modalities.NAMES)
-
-
-@dataclasses.dataclass(frozen=True)
-class Item:
-    clip: Clip
-    index: int  # the clip's index among its family's held-out clips
-    modality: str
-
-
-def _chunks(items: list[Item], size: int) -> Iterator[tuple[list[Item], int]]:
-    """Batches of exactly `size` items (the last padded with its final item) and how many are not padding."""
-    for start in range(0, len(items), size):
-        chunk = items[start : start + size]
-        yield chunk + [chunk[-1]] * (size - len(chunk)), len(chunk)
-
-
-def _stack(videos: list[np.ndarray]) -> np.ndarray:
-    return np.stack(videos).astype(np.uint8)
 
 
 class _Runner:
@@ -110,6 +90,26 @@ class _Runner:
         """`samples` estimation draws in `estimate_steps` steps (seeded as `__call__` seeds), one Output
         each, so that they are averaged in the decoded quantity's space (scores.decode_draws)."""
         return self._timed("estimate", chunk, self._seed(), 1, inputs, draws=self.samples, steps=self.estimate_steps)
+
+    def streams(self, task: str, chunk: list[Item], generate: Sequence[str], *, estimate: bool = False,
+                **inputs) -> list:
+        """`pipeline.run_streams` of `generate` for the clips of `chunk`: seeded, stepped and drawn as
+        `estimates` (`samples` draws of one sample) when `estimate`, else as `__call__` (one call whose
+        `samples` draws the pipeline averages). One StreamsOutput per draw."""
+        seed, generate = self._seed(), list(generate)
+        draws, samples, steps = (self.samples, 1, self.estimate_steps) if estimate else (1, self.samples, None)
+        start = time.perf_counter()
+        options = {**self.options, "samples": samples, "steps": steps or self.options["steps"]}
+        outs = [self.pipeline.run_streams(task, generate, prompt=[i.clip.caption for i in chunk], seed=seed + k,
+                                          **options, **inputs) for k in range(draws)]
+        self.seconds[self.phase or task] += time.perf_counter() - start
+        expected = (len(chunk),) + chunk[0].clip.rgb.shape
+        for out in outs:
+            for name, video in [("rgb", out.rgb)] + [(f"aux[{m!r}]", out.aux.get(m)) for m in generate]:
+                if video is None or tuple(np.shape(video)) != expected:
+                    raise ValueError(f"pipeline.run_streams({task!r}) returned {name} of shape "
+                                     f"{None if video is None else np.shape(video)}: expected {expected}")
+        return outs
 
     def _seed(self) -> int:
         seed = self.seed * 1_000_003 + self.calls * self.samples
@@ -191,12 +191,16 @@ def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estim
             tally.add("condition", item, "real", _merge(scores.score_generation(item.clip.rgb, item.clip), reference))
 
 
-def _joint(run: _Runner, tally: _Tally, items: list[Item], batch: int) -> None:
+def _joint(run: _Runner, tally: _Tally, items: list[Item], batch: int, keep: dict | None = None) -> None:
+    """`keep`: {(family, clip index, modality): None} whose generated (rgb, aux) are filled in."""
     for chunk, used in _chunks(items, batch):
-        generated = run("joint", chunk).rgb
-        for item, rgb in zip(chunk[:used], generated):
+        out = run("joint", chunk)
+        for j, (item, rgb) in enumerate(zip(chunk[:used], out.rgb)):
             tally.add("joint", item, "model", scores.score_generation(rgb, None))
             tally.add("joint", item, "real", scores.score_generation(item.clip.rgb, None))
+            key = (item.clip.family, item.index, item.modality)
+            if keep is not None and key in keep:
+                keep[key] = (np.asarray(rgb), np.asarray(out.aux[j]))
 
 
 def evaluate(
@@ -216,14 +220,24 @@ def evaluate(
     baseline_clips: int = baselines.BASELINE_CLIPS,
     log: Callable[[str], None] | None = None,
     split: str = "test",
+    streams: bool | str | Sequence[str] = False,
+    on_estimate_streams: Callable | None = None,
 ) -> dict:
     """Score `pipeline` on `count` held-out clips per family (see the module doc for the result).
 
     `steps` sampling steps generate; estimation (and estimating back from generated RGB) takes
     `estimate_steps` (default: `steps`). One Euler step from pure noise is the model's posterior mean
-    of the modality given the RGB, which scores best for a small model whose multi-step samples blur."""
+    of the modality given the RGB, which scores best for a small model whose multi-step samples blur.
+
+    `streams`: True adds the multi-stream rows of the tasks asked for (estimate_streams with estimate,
+    joint_streams with joint; the pipeline needs `run_streams`), or name the rows ("estimate_streams",
+    "joint_streams"). `on_estimate_streams(clip, index, {modality: [draws]})` sees each clip's one-pass
+    estimates (uint8 (F, H, W, 3) renderings), e.g. for the demo's video grids."""
     config = pipeline.config if config is None else config
     families, tasks = parse_families(families), parse_tasks(tasks)
+    rows = streams_lib.parse_streams(streams, tasks)
+    if rows and not callable(getattr(pipeline, "run_streams", None)):
+        raise ValueError(f"streams={streams!r}: the pipeline has no run_streams (several modalities in one pass)")
     estimate_steps = steps if estimate_steps is None else estimate_steps
     for name, value, least in (("count", count, 1), ("steps", steps, 1), ("estimate_steps", estimate_steps, 1),
                                ("samples", samples, 1), ("batch", batch, 1)):
@@ -243,6 +257,8 @@ def evaluate(
 
     run = _Runner(pipeline, steps, guidance, samples, method, seed, estimate_steps)
     tally, estimates = _Tally(), {}
+    pairs = streams_lib.joint_pairs(items) if "joint_streams" in rows else {}
+    generated = dict.fromkeys(streams_lib.single_keys(pairs)) if "joint" in tasks else None
     for task in TASKS:  # estimation first: the condition task's reference reuses its scores
         if task in tasks:
             log(f"task {task}")
@@ -252,10 +268,21 @@ def evaluate(
             elif task == "condition":
                 _condition(run, tally, items, batch, estimates)
             else:
-                _joint(run, tally, items, batch)
+                _joint(run, tally, items, batch, generated)
+    for row in rows:  # after the tasks, so that their seeds and results are the same with streams or without
+        log(f"task {row}")
+        run.phase = row
+        if row == "estimate_streams":
+            streams_lib.estimate_streams(run, tally, items, batch, estimates, on_estimate_streams)
+        else:
+            streams_lib.joint_streams(run, tally, pairs, batch, generated or {})
     settings = dict(families=list(families), count=count, seed=seed, split=split, steps=steps, estimate_steps=estimate_steps,
                     samples=samples, guidance=guidance,
                     method=method, batch=batch, baseline_clips=baseline_clips, tasks=list(tasks),
                     config=getattr(config, "name", ""))
+    if rows:
+        settings["streams"] = list(rows)
+    if pairs:
+        settings["joint_streams_pairs"] = streams_lib.pairs_setting(pairs)
     timings = {**run.seconds, "baselines": baseline_seconds}
     return dict(settings=settings, tasks=tally.nested(), per_clip=tally.rows, timings=timings)

@@ -20,8 +20,11 @@ from unityvideo_jax.storage.paths import as_path, is_url
 
 TASK_TITLES = {
     "estimate": "Modality estimation (RGB -> modality)",
+    "estimate_streams": "Modality estimation of all the family's modalities in one pass (RGB -> k modalities)",
     "condition": "Conditional generation (modality -> RGB); consistency = the modality estimated back from it",
     "joint": "Joint generation (text -> RGB + modality)",
+    "joint_streams": "Joint generation with two modalities in one pass (text -> RGB + 2 modalities); consistency = "
+                     "each modality estimated back from the generated RGB",
 }
 TASK_NOTES = {
     "estimate": "`constant` and `average` use no input; a model that does not beat `average` learned a prior.",
@@ -29,11 +32,20 @@ TASK_NOTES = {
                  "(the consistency a perfect generator would get).",
     "joint": "`real`: the flicker of the real clip with the same caption. No ground truth fixes where objects are in "
              "a generated video, so its object scope is empty.",
+    "estimate_streams": "`streams`: every modality of the clip's family estimated together in one pass, each scored as "
+                        "the single-stream estimate is; `single`: the estimate task's score of the same clip and "
+                        "modality (one pass per modality).",
+    "joint_streams": "Agreement of each generated modality (standing as the ground truth, all pixels) with the same "
+                     "modality estimated back from the generated RGB. `streams`: RGB generated with two modalities in "
+                     "one pass (the pairs are in settings.joint_streams_pairs); `single`: RGB generated with that "
+                     "modality alone, same clip and caption.",
 }
 TASK_METHODS = {
     "estimate": ("model", "constant", "average"),
     "condition": ("model", "real"),
     "joint": ("model", "real"),
+    "estimate_streams": ("streams", "single"),
+    "joint_streams": ("streams", "single"),
 }
 
 
@@ -142,10 +154,19 @@ def markdown(results: dict) -> str:
         parts += ["## Verdict: model against the no-input baselines on object pixels", verdict_table(results)]
     for task, title in TASK_TITLES.items():
         if task in results["tasks"]:
-            parts += [f"## {title}", TASK_NOTES[task], task_table(task, results)]
+            parts += [f"## {title}", TASK_NOTES[task] + _pass_seconds(task, results), task_table(task, results)]
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in results.get("timings", {}).items())
     parts += ["## Timings", timings or "–"]
     return "\n\n".join(parts) + "\n"
+
+
+def _pass_seconds(task: str, results: dict) -> str:
+    """The one-pass row's pipeline seconds beside its single-stream task's, where both ran."""
+    timings, single = results.get("timings", {}), {"estimate_streams": "estimate"}.get(task)
+    if single is None or task not in timings or single not in timings:
+        return ""
+    return (f" Pipeline time: {timings[task]:.1f} s for one pass per clip, {timings[single]:.1f} s for one pass per "
+            f"modality ({single}).")
 
 
 def _json_ready(value):
@@ -208,7 +229,8 @@ def plot_task(results: dict, task: str, metrics_of, path: Path, columns: int = 5
     figure.tight_layout()
     if missing:
         note = f"Not drawn, no value to show: {', '.join(missing)}"
-        note += " (joint generation has no ground truth, so no object pixels)." if task == "joint" else "."
+        generated = task in ("joint", "joint_streams")
+        note += " (joint generation has no ground truth, so no object pixels)." if generated else "."
         figure.text(0.01, 0.005, note, fontsize=7, wrap=True)
         figure.subplots_adjust(bottom=max(figure.subplotpars.bottom, 0.12 / rows + 0.05))
     figure.savefig(path, dpi=90)
@@ -220,6 +242,8 @@ PLOTTED = {
     "estimate": lambda modality: (HEADLINE[modality],),
     "condition": lambda modality: ("warp_error", HEADLINE[modality]),
     "joint": lambda modality: ("flicker",),
+    "estimate_streams": lambda modality: (HEADLINE[modality],),
+    "joint_streams": lambda modality: (HEADLINE[modality],),
 }
 
 

@@ -127,3 +127,42 @@ def score_generation(video: np.ndarray, clip: Clip | None) -> dict[str, dict[str
         warp = metrics.warping_error(video, clip.flow, visible, mask)
         scored[scope] = {"flicker": metrics.flicker(video, mask), "warp_error": warp}
     return scored
+
+
+# Agreement of two predictions of one modality (evaluate's estimate-back consistency of a joint
+# generation): the second, decoded, stands where the ground truth stands in the scorers above, on all
+# pixels (a generated video has no ground-truth objects). Skeletons: a reference joint counts as
+# matched when an estimated candidate of the same joint lies within PCK_THRESHOLD x the size of the
+# box around the frame's reference joints (one box for all its figures: which joint is whose is not
+# decoded).
+def _skeleton_agreement(pred: dict, truth: dict) -> dict[str, float]:
+    joints, found = truth["joints"], truth["found"]
+    boxes = []
+    for frame, seen in zip(joints, found):
+        points = frame[seen]
+        boxes.append((points.max(0) - points.min(0)).max() if len(points) else 0.0)
+    reach = metrics.PCK_THRESHOLD * np.asarray(boxes, np.float64)[:, None, None, None]
+    gap = np.linalg.norm(joints[:, :, :, None, :] - pred["joints"][:, :, None], axis=-1)  # (F, 17, K, K')
+    close = (gap <= reach) & found[..., None] & pred["found"][:, :, None, :]
+    share = lambda hits: float(hits.mean()) if hits.size else float("nan")  # noqa: E731
+    return {"pck": share(close.any(-1)[found]), "joint_precision": share(close.any(2)[pred["found"]])}
+
+
+AGREEMENT: dict[str, Callable[[dict, dict, np.ndarray], dict[str, float]]] = {
+    "depth": lambda p, t, m: metrics.depth_errors(
+        metrics.align_depth(p["depth"], t["depth"], metrics.valid_depth(t["depth"])), t["depth"], m),
+    "flow": lambda p, t, m: {"epe": metrics.end_point_error(p["flow"], t["flow"], m)},
+    "segmentation": lambda p, t, m: metrics.segmentation_scores(p["instances"], t["instances"], m),
+    "skeleton": lambda p, t, m: _skeleton_agreement(p, t),
+    "densepose": lambda p, t, m: metrics.densepose_scores(p["parts"], p["uv"], t["parts"], t["uv"], m),
+}
+
+
+def score_agreement(modality: str, videos: list[np.ndarray], reference: np.ndarray) -> dict[str, dict[str, float]]:
+    """{"all": {metric: value}}: the draws of an estimate (merged as `decode_draws` merges them) scored
+    against `reference` (a uint8 rendering (F, H, W, 3) of `modality`, decoded the same way) as if it
+    were the ground truth."""
+    name = modalities.get(modality).name
+    truth = decode_draws(name, [reference])
+    everything = np.ones(np.shape(reference)[:3], bool)
+    return {"all": AGREEMENT[name](decode_draws(name, videos), truth, everything)}
