@@ -61,3 +61,14 @@ def test_the_same_batches_every_time():
     for a, b in zip(first, again):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_every_modality_fills_every_stream_position():
+    """Drawn by weight alone, heavy modalities would always come first: the order is shuffled."""
+    config = _config(k=3)
+    config.data.modality_weights.update(depth=0.7, flow=0.1, segmentation=0.1, skeleton=0.05, densepose=0.05)
+    batches = take(iterate_sources(config, _sources(), process_index=0, process_count=1), 30)
+    depth = modalities.index("depth")
+    positions = np.concatenate([np.nonzero((b["modality"] == depth) & b["present"])[1] for b in batches])
+    counts = np.bincount(positions, minlength=3)
+    assert counts.min() > 0.2 * counts.sum(), counts

@@ -123,8 +123,9 @@ class Mixer:
         return int(allowed[min(index, len(allowed) - 1)])
 
     def draw_several(self, step: int, position: int, allowed: Sequence[int], streams: int) -> list[int]:
-        """Up to `streams` distinct modality ids from `allowed`, drawn by weight without replacement and
-        fixed by (seed, step, position); a share `fewer_streams` of the samples keeps fewer (at least one)."""
+        """Up to `streams` distinct modality ids from `allowed`, drawn by weight without replacement, in a
+        random order and fixed by (seed, step, position); a share `fewer_streams` of the samples keeps
+        fewer (at least one)."""
         rng = np.random.default_rng([self.seed, step, position, streams])
         pool = list(allowed)
         count = min(streams, len(pool))
@@ -135,4 +136,6 @@ class Mixer:
             weights = self.weights[pool]
             index = int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(), side="right"))
             chosen.append(int(pool.pop(min(index, len(pool) - 1))))
-        return chosen
+        # Streams in random order: drawn by weight, the heavy modalities would come first and a modality
+        # would seldom train in a late stream (its RoPE offset), which then estimates it worse.
+        return [chosen[i] for i in rng.permutation(count)]
