@@ -109,11 +109,12 @@ def main() -> None:
                 rows.append((family, m, a, b))
         # joint generation: RGB + the first one / two modalities, estimate-back consistency
         pair = [m for m in names if m != "skeleton"][:2]
-        one = pipe.run("joint", pair[0], prompt=prompt, steps=args.steps, seed=7)
         two = pipe.run_streams("joint", pair, prompt=prompt, steps=args.steps, seed=7)
-        for m, generated_rgb, generated in ((pair[0], one.rgb, {pair[0]: one.aux}), *((m, two.rgb, two.aux) for m in pair)):
-            back = pipe.run("estimate", m, video=generated_rgb, prompt=prompt, steps=1, seed=11).aux
-            k = 1 if generated_rgb is one.rgb else 2
+        runs = [(m, 1, pipe.run("joint", m, prompt=prompt, steps=args.steps, seed=7)) for m in pair]
+        runs += [(m, 2, two) for m in pair]
+        for m, k, out in runs:
+            generated = out.aux if k == 2 else {m: out.aux}
+            back = pipe.run("estimate", m, video=out.rgb, prompt=prompt, steps=1, seed=11).aux
             for i, clip in enumerate(clips):
                 joint_rows.append((family, m, k, _agreement(m, generated[m][i], back[i], clip)))
 
