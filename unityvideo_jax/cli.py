@@ -226,6 +226,8 @@ def _aot(argv: list[str]) -> int:
                                 help="config.model.remat_policy: none, full, dots, dots_offload")
     _renamed(parser, "--remat", remat)
     parser.add_argument("--attention", help="config.model.attention: xla, chunked, splash")
+    parser.add_argument("--aux-streams", dest="aux_streams", type=int,
+                        help="config.model.aux_streams: modalities per sample beside RGB (1 + k streams)")
     parser.add_argument("--dtype", default="bfloat16", help="compute dtype (default bfloat16, as on TPU)")
     parser.add_argument("--no-sampler", action="store_true", help="compile only the train step")
     parser.add_argument("--job", choices=("train", "sample"), default="train",

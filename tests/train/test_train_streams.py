@@ -80,3 +80,19 @@ def test_streams_overfit_one_batch(tmp_path):
     train(config, str(tmp_path), lambda c, s: Fixed(c, k=2, batch=2), progress=False)
     losses = [m["loss"] for m in _metrics(tmp_path)]
     assert losses[-1] * 5 <= losses[0], f"loss fell only from {losses[0]:.3f} to {losses[-1]:.3f}"
+
+
+def test_throughput_counts_every_stream():
+    from unityvideo_jax.model.dit.flops import train_step_flops
+    from unityvideo_jax.model.dit.spec import from_config
+    from unityvideo_jax.train.throughput import step_work
+
+    config = tiny_train_config()
+    config.model.aux_streams = 3
+    batch = next(StreamBatches(config, k=3, batch=2, frames=2, size=8))
+    work = step_work(config, batch)
+    grid = (2, 4, 4)  # tiny_paper's (1, 2, 2) patches
+    assert work.tokens == 4 * 2 * 32
+    assert work.flops == train_step_flops(from_config(config.model), grid, 4, config.data.text_len, 2)
+    one = {**batch, "aux": batch["aux"][:, 0]}
+    assert step_work(config, one).tokens == 2 * 2 * 32

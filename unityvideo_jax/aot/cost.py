@@ -69,3 +69,8 @@ def flop_count(n: float) -> str:
 
 def seconds(t: float) -> str:
     return f"{t:.2f} s" if t >= 0.1 else f"{t * 1e3:.2f} ms"
+
+
+def stream_words(streams: int) -> str:
+    """'two streams' (RGB + one aux, the release's model) or 'S streams: RGB + k aux'."""
+    return "two streams" if streams == 2 else f"{streams} streams: RGB + {streams - 1} aux"

@@ -9,6 +9,11 @@ the slice's compile-only devices (parallel/topology.py). From each compiled step
   floor           FLOPs per chip / the chip's peak bf16 FLOP/s: no step can be faster
 The analytic count is the one to trust for the floor: XLA counts the body of the scanned layers
 once, not once per layer. The remat policy's recomputation is added (`recomputed_flops`).
+
+The batch has config.model.aux_streams = k aux streams: one (k = 1, the release's model) is aux
+(B, F, H, W, C) and modality (B,); several are stacked as the data loader feeds them, aux
+(B, k, F, H, W, C), modality (B, k) and present (B, k) bool (train/step.py's `prepare_streams`).
+The joint sequence holds 1 + k streams: tokens grow (1 + k)x and self-attention (1 + k)^2x.
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from flax import nnx
 from flax.core import spmd as flax_spmd
 from jax.sharding import NamedSharding, PartitionSpec
 
-from unityvideo_jax.aot.cost import StepCost, flop_count, gigabytes, measure, seconds
+from unityvideo_jax.aot.cost import StepCost, flop_count, gigabytes, measure, seconds, stream_words
 from unityvideo_jax.diffusion.samplers import sample
 from unityvideo_jax.latents.shapes import latent_shape, token_grid
-from unityvideo_jax.model.dit.flops import forward_flops
+from unityvideo_jax.model.dit.flops import forward_flops, streams_of
 from unityvideo_jax.model.dit.spec import from_config
 from unityvideo_jax.parallel.batch import batch_sharding
 from unityvideo_jax.parallel.mesh import make_mesh
@@ -44,9 +49,9 @@ def recomputed_flops(spec, grid, text_len: int, policy: str) -> int:
     mix products (batched einsums, or the splash kernel): 4 T^2 D + 4 T L D per layer.
     """
     if policy == "full":
-        return forward_flops(spec, grid, 2, text_len)
+        return forward_flops(spec, grid, None, text_len)
     if policy in ("dots", "dots_offload"):
-        tokens = 2 * grid[0] * grid[1] * grid[2]
+        tokens = streams_of(spec) * grid[0] * grid[1] * grid[2]
         return spec.num_layers * 4 * tokens * spec.dim * (tokens + text_len)
     return 0
 
@@ -63,13 +68,14 @@ class Plan:
     dtype: str
     batch: int
     video: tuple[int, int, int]  # frames, height, width in pixels
-    tokens: int  # joint sequence per sample (both streams)
+    tokens: int  # joint sequence per sample (all 1 + k streams)
     hbm: int
     peak_flops: float
     train: StepCost
     train_flops: int  # analytic, per chip, recomputation included
     sampler: StepCost | None
     sampler_flops: int  # analytic, per chip: one forward of the batch
+    streams: int = 2  # RGB plus config.model.aux_streams aux streams
 
     def step_fits(self, cost: StepCost) -> bool:
         return not cost.refused and cost.peak <= self.hbm
@@ -87,13 +93,30 @@ class Plan:
         return self.sampler_flops / self.peak_flops
 
 
-def _abstract_inputs(config, mesh, rules):
-    """The batch and the text constants as sharded ShapeDtypeStructs."""
-    b = int(config.data.global_batch)
+def aux_streams(config) -> int:
+    """config.model.aux_streams (1 where a config predates several streams)."""
+    return int(config.model.get("aux_streams", 1))
+
+
+def batch_shapes(config) -> dict:
+    """{key: (shape, dtype)} of the global batch the trainer's step receives (data/input/loader.py):
+    one aux stream as aux (B, F, H, W, C) and modality (B,); k > 1 stacked, aux (B, k, F, H, W, C),
+    modality (B, k) and present (B, k) bool."""
+    b, k = int(config.data.global_batch), aux_streams(config)
     video = (b,) + latent_shape(config.data)
     text = (b, int(config.data.text_len), int(config.model.text_dim))
     shapes = dict(rgb=(video, jnp.float32), aux=(video, jnp.float32), modality=((b,), jnp.int32),
                   text=(text, jnp.float32), source=((b,), jnp.int32))
+    if k > 1:
+        shapes.update(aux=((b, k) + video[1:], jnp.float32), modality=((b, k), jnp.int32),
+                      present=((b, k), jnp.bool_))
+    return shapes
+
+
+def _abstract_inputs(config, mesh, rules):
+    """The batch and the text constants as sharded ShapeDtypeStructs."""
+    shapes = batch_shapes(config)
+    text = shapes["text"][0]
     batch = {key: jax.ShapeDtypeStruct(shape, dtype, sharding=batch_sharding(mesh, rules, len(shape)))
              for key, (shape, dtype) in shapes.items()}
     whole = NamedSharding(mesh, PartitionSpec())
@@ -117,7 +140,8 @@ def compile_train_step(config, mesh):
 
 
 def compile_sampler_step(config, mesh):
-    """One Euler step of joint generation (one model forward of the batch, no guidance)."""
+    """One Euler step of joint generation (one model forward of the batch, no guidance); with k aux
+    streams every one is generated and present, as `Pipeline.run_streams` samples them."""
     rules = get_rules(config.parallel.preset)
     optimizer = make_optimizer(config.train)
     with jax.set_mesh(mesh), flax_spmd.logical_axis_rules(rules):
@@ -143,7 +167,8 @@ def plan(config, topology: str, *, num_slices: int = 1, sampler: bool = True) ->
     spec = from_config(config.model)
     grid = token_grid(config)
     text_len, b, chips = int(config.data.text_len), int(config.data.global_batch), len(devices)
-    forward = forward_flops(spec, grid, 2, text_len)
+    streams = streams_of(spec)
+    forward = forward_flops(spec, grid, streams, text_len)
     per_sample = 3 * forward + recomputed_flops(spec, grid, text_len, spec.remat_policy)
     train = measure(compile_train_step, config, mesh)
     sampled = measure(compile_sampler_step, config, mesh) if sampler else None
@@ -152,9 +177,9 @@ def plan(config, topology: str, *, num_slices: int = 1, sampler: bool = True) ->
         chips=chips, mesh=dict(mesh.shape), preset=config.parallel.preset, remat=spec.remat_policy,
         attention=spec.attention, dtype=spec.dtype, batch=b,
         video=(int(config.data.frames), int(config.data.height), int(config.data.width)),
-        tokens=2 * grid[0] * grid[1] * grid[2], hbm=tpu.chip.hbm_bytes, peak_flops=tpu.chip.peak_bf16_flops,
+        tokens=streams * grid[0] * grid[1] * grid[2], hbm=tpu.chip.hbm_bytes, peak_flops=tpu.chip.peak_bf16_flops,
         train=train, train_flops=b * per_sample // chips,
-        sampler=sampled, sampler_flops=b * forward // chips,
+        sampler=sampled, sampler_flops=b * forward // chips, streams=streams,
     )
 
 
@@ -166,7 +191,7 @@ def format_plan(p: Plan) -> str:
         f"{p.config} on {p.topology} ({p.chips} chips, {gigabytes(p.hbm)} HBM and {p.peak_flops / 1e12:.0f} TFLOP/s "
         f"bf16 each)",
         f"  mesh {mesh}, preset {p.preset}, attention {p.attention}, remat {p.remat}, compute {p.dtype}",
-        f"  global batch {p.batch} of {f} x {h} x {w}: {p.tokens:,} tokens per sample (two streams)",
+        f"  global batch {p.batch} of {f} x {h} x {w}: {p.tokens:,} tokens per sample ({stream_words(p.streams)})",
     ]
     for name, cost, flops, floor in (("train step", p.train, p.train_flops, p.train_floor_s),
                                      ("sampler step", p.sampler, p.sampler_flops, p.sampler_floor_s)):
@@ -191,7 +216,8 @@ def override(config, options: dict):
     where = dict(batch=("data", "global_batch"), frames=("data", "frames"), height=("data", "height"),
                  width=("data", "width"), preset=("parallel", "preset"), data=("parallel", "data"),
                  fsdp=("parallel", "fsdp"), context=("parallel", "context"), tensor=("parallel", "tensor"),
-                 remat=("model", "remat_policy"), attention=("model", "attention"), dtype=("model", "dtype"))
+                 remat=("model", "remat_policy"), attention=("model", "attention"), dtype=("model", "dtype"),
+                 aux_streams=("model", "aux_streams"))
     config = config.copy_and_resolve_references()
     for option, (section, key) in where.items():
         if options.get(option) is not None:

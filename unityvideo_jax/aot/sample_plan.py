@@ -16,6 +16,11 @@ over the chip's peak bf16 FLOP/s (the VAE's also over its bytes over HBM bandwid
 denoise step run config.infer.steps times (20 Euler steps, as the release samples). The DiT's FLOPs are the
 analytic count (model/dit/flops.py: XLA counts the scanned layers once); the text encoder's and the
 VAE's are XLA's (no scan).
+
+Several modalities in one pass (config.model.aux_streams = k > 1, `Pipeline.run_streams`): the denoise
+step takes aux (1, k, F, H, W, C) stacked, one modality prompt and id per stream, every stream present;
+its tokens grow (1 + k)x. The decode stage stays one video's decode; a joint run of k modalities decodes
+1 + k videos (`SamplePlan.joint_floor_s`), an estimate k, a condition 1 (`floor_s`, as before).
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ import ml_collections
 from flax.core import spmd as flax_spmd
 from jax.sharding import NamedSharding, PartitionSpec
 
-from unityvideo_jax.aot.cost import StepCost, flop_count, gigabytes, measure, seconds
+from unityvideo_jax.aot.cost import StepCost, flop_count, gigabytes, measure, seconds, stream_words
 from unityvideo_jax.aot.vae_plan import plan_decode
 from unityvideo_jax.diffusion.samplers import sample
 from unityvideo_jax.diffusion.tasks import TASKS
 from unityvideo_jax.latents.shapes import latent_shape, token_grid
-from unityvideo_jax.model.dit.flops import forward_flops
+from unityvideo_jax.model.dit.flops import forward_flops, streams_of
 from unityvideo_jax.model.dit.spec import from_config
 from unityvideo_jax.model.dit.transformer import UnityDiT
 from unityvideo_jax.model.text.umt5 import UMT5_XXL, UMT5Encoder
@@ -68,10 +73,11 @@ class SamplePlan:
     config: str
     topology: str
     video: tuple[int, int, int]
-    tokens: int  # both streams, per sample
+    tokens: int  # all 1 + k streams, per sample
     hbm: int
     peak_flops: float
     stages: tuple[Stage, ...]
+    streams: int = 2  # RGB plus config.model.aux_streams aux streams
 
     @property
     def fits(self) -> bool:
@@ -83,6 +89,12 @@ class SamplePlan:
         (all cost the same: both streams go through the model), one decode."""
         denoise = [s.seconds_floor for s in self.stages if s.kind == "denoise"]
         return sum(s.seconds_floor for s in self.stages if s.kind != "denoise") + max(denoise, default=0.0)
+
+    @property
+    def joint_floor_s(self) -> float:
+        """`floor_s` of a joint run: every stream generated, so 1 + k videos decoded (RGB and each aux)."""
+        decode = sum(s.seconds_floor for s in self.stages if s.kind == "decode")
+        return self.floor_s + (self.streams - 1) * decode
 
 
 def _one_chip(config, topology: str):
@@ -109,7 +121,8 @@ def compile_text_encoder(sharding, config=UMT5_XXL, text_len: int = 512):
 
 def compile_denoise_step(config, sharding, task: str):
     """One Euler step of `task` for one video (guided when config.infer.guidance != 1), bf16 weights
-    on one chip."""
+    on one chip; with config.model.aux_streams = k > 1 the aux streams come stacked (1, k, ...), all
+    present (as `Pipeline.run_streams` runs them: the task says which are generated)."""
     guidance = float(config.infer.guidance)
     model = nnx.eval_shape(lambda: UnityDiT(config.model, rngs=nnx.Rngs(0)))
     # a pure dict, merged inside the sampler's loop (as Pipeline does): NNX variables must not cross trace levels
@@ -119,6 +132,11 @@ def compile_denoise_step(config, sharding, task: str):
     text = (1, int(config.data.text_len), int(config.model.text_dim))
     arrays = dict(rgb=(video, jnp.float32), aux=(video, jnp.float32), text=(text, jnp.float32),
                   empty=(text[1:], jnp.float32), aux_text=(text, jnp.float32), modality=((1,), jnp.int32))
+    aux_streams = int(config.model.get("aux_streams", 1))
+    if aux_streams > 1:
+        stacked = (1, aux_streams)
+        arrays.update(aux=(stacked + video[1:], jnp.float32), aux_text=(stacked + text[1:], jnp.float32),
+                      modality=(stacked, jnp.int32))
     inputs = {k: jax.ShapeDtypeStruct(s, d, sharding=sharding) for k, (s, d) in arrays.items()}
 
     def step(p, rgb, aux, text, empty, aux_text, modality):
@@ -143,12 +161,12 @@ def _on_chip(mesh, config, compile_fn, *args):
         return compile_fn(*args)
 
 
-def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL) -> SamplePlan:
-    """Compile and measure each inference stage of `config` at its data size on one chip of `topology`."""
+def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL, decode: bool = True) -> SamplePlan:
+    """Compile and measure each inference stage of `config` at its data size on one chip of `topology`.
+    `text_config` None leaves out the text encoder, `decode` False the VAE decode (e.g. to plan only the
+    denoise step, the one stage config.model.aux_streams changes)."""
     tpu, mesh, sharding = _one_chip(config, topology)
     peak = tpu.chip.peak_bf16_flops
-    vae = get_vae_config(config.data.get("vae_config", "") or config.data.latent)
-    decode = plan_decode(vae, topology, latent_shape(config.data), chunk_frames=1)
     stages = []
     if text_config is not None:
         cost = measure(lambda *_: _on_chip(mesh, config, compile_text_encoder, sharding, text_config), None, None)
@@ -156,26 +174,31 @@ def plan_sample(config, topology: str, *, tasks=TASKS, text_config=UMT5_XXL) -> 
         stages.append(Stage(f"text encoder ({name}, 2 x 512 tokens)", "text", cost, cost.xla_flops, 1,
                             cost.xla_flops / peak))
     spec, grid = from_config(config.model), token_grid(config)
-    forward = forward_flops(spec, grid, 2, int(config.data.text_len))
+    streams = streams_of(spec)
+    forward = forward_flops(spec, grid, streams, int(config.data.text_len))
     steps, guided = int(config.infer.steps), float(config.infer.guidance) != 1.0
     for task in tasks:
         cost = measure(lambda *_: _on_chip(mesh, config, compile_denoise_step, config, sharding, task), None, None)
         flops = (GUIDED_BATCH if guided else 1) * forward
         how = f"guided {config.infer.guidance:g}: 2 forwards" if guided else "no guidance, as released: 1 forward"
         stages.append(Stage(f"denoise step, {task} ({how})", "denoise", cost, flops, steps, steps * flops / peak))
-    loop = dataclasses.replace(decode.cost, temporaries=decode.cost.temporaries + decode.loop_peak - decode.cost.peak)
-    stages.append(Stage(f"VAE decode ({decode.calls} chunks of 1 latent frame)", "decode", loop,
-                        decode.cost.xla_flops, decode.calls, decode.floor_s))
+    if decode:
+        vae = get_vae_config(config.data.get("vae_config", "") or config.data.latent)
+        chunks = plan_decode(vae, topology, latent_shape(config.data), chunk_frames=1)
+        held = chunks.loop_peak - chunks.cost.peak  # the frames decoded before, held until the end
+        loop = dataclasses.replace(chunks.cost, temporaries=chunks.cost.temporaries + held)
+        stages.append(Stage(f"VAE decode ({chunks.calls} chunks of 1 latent frame)", "decode", loop,
+                            chunks.cost.xla_flops, chunks.calls, chunks.floor_s))
     return SamplePlan(config=config.name, topology=topology,
                       video=(int(config.data.frames), int(config.data.height), int(config.data.width)),
-                      tokens=2 * grid[0] * grid[1] * grid[2], hbm=tpu.chip.hbm_bytes, peak_flops=peak,
-                      stages=tuple(stages))
+                      tokens=streams * grid[0] * grid[1] * grid[2], hbm=tpu.chip.hbm_bytes, peak_flops=peak,
+                      stages=tuple(stages), streams=streams)
 
 
 def format_sample_plan(p: SamplePlan) -> str:
     f, h, w = p.video
-    lines = [f"{p.config}: one video of {f} x {h} x {w} ({p.tokens:,} tokens, two streams) on one chip of {p.topology} "
-             f"({gigabytes(p.hbm)} HBM, {p.peak_flops / 1e12:.0f} TFLOP/s bf16), stages one after the other:"]
+    lines = [f"{p.config}: one video of {f} x {h} x {w} ({p.tokens:,} tokens, {stream_words(p.streams)}) on one chip "
+             f"of {p.topology} ({gigabytes(p.hbm)} HBM, {p.peak_flops / 1e12:.0f} TFLOP/s bf16), stages one after the other:"]
     for s in p.stages:
         c = s.cost
         if c.refused:
@@ -188,6 +211,8 @@ def format_sample_plan(p: SamplePlan) -> str:
     steps = next((s.calls for s in p.stages if s.kind == "denoise"), 0)
     lines.append(f"  floor per video: {seconds(p.floor_s)} (text, {steps} Euler steps of one task, decode); "
                  f"{'every stage fits' if p.fits else 'DOES NOT FIT'}")
+    if p.streams > 2:
+        lines.append(f"  joint, all {p.streams} streams generated: {seconds(p.joint_floor_s)} ({p.streams} videos decoded)")
     return "\n".join(lines)
 
 

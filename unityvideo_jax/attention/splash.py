@@ -49,8 +49,25 @@ def _block(length: int) -> int:
     return next(b for b in BLOCKS if length % b == 0)
 
 
-@functools.lru_cache(maxsize=32)
 def _kernel(heads: int, lq: int, lk: int, interpret: bool, residuals: bool):
+    """The splash kernel for these sizes: built once with concrete mask-info arrays (cached), or, where
+    they cannot be made here (an AOT plan's mesh of compile-only TPU devices, on which nothing runs
+    eagerly), built inside the current trace and not cached (its arrays belong to that trace)."""
+    try:
+        return _concrete_kernel(heads, lq, lk, interpret, residuals)
+    except (AttributeError, RuntimeError, ValueError):
+        return _build(heads, lq, lk, interpret, residuals)
+
+
+@functools.lru_cache(maxsize=32)
+def _concrete_kernel(heads: int, lq: int, lk: int, interpret: bool, residuals: bool):
+    # Concrete mask-info arrays even when first built inside a jit: the cache outlives that trace, and
+    # a second trace (another jit, a second kernel call's grad) would otherwise meet its leaked tracers.
+    with jax.ensure_compile_time_eval():
+        return _build(heads, lq, lk, interpret, residuals)
+
+
+def _build(heads: int, lq: int, lk: int, interpret: bool, residuals: bool):
     bq, bk = _block(lq), _block(lk)
     sizes = splash.BlockSizes(
         block_q=bq, block_kv=bk, block_kv_compute=bk,
@@ -58,11 +75,8 @@ def _kernel(heads: int, lq: int, lk: int, interpret: bool, residuals: bool):
         block_q_dq=bq, block_kv_dq=bk,
     )
     mask = splash.MultiHeadMask([splash.FullMask((lq, lk))] * heads)
-    # Concrete mask-info arrays even when first built inside a jit: the cache outlives that trace, and
-    # a second trace (another jit, a second kernel call's grad) would otherwise meet its leaked tracers.
-    with jax.ensure_compile_time_eval():
-        return splash.make_splash_mha(mask, block_sizes=sizes, head_shards=1, q_seq_shards=1,
-                                      save_residuals=residuals, interpret=interpret)
+    return splash.make_splash_mha(mask, block_sizes=sizes, head_shards=1, q_seq_shards=1,
+                                  save_residuals=residuals, interpret=interpret)
 
 
 def _pad(x, length):

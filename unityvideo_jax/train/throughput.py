@@ -16,7 +16,7 @@ from unityvideo_jax.model.dit.spec import from_config
 
 @dataclasses.dataclass(frozen=True)
 class StepWork:
-    tokens: int = 0  # both streams' tokens of the global batch
+    tokens: int = 0  # every stream's tokens of the global batch
     flops: int = 0  # model FLOPs of one global step (forward and backward)
 
     def rates(self, steps_per_second: float) -> dict[str, float]:
@@ -30,5 +30,7 @@ def step_work(config, batch) -> StepWork:
     b, f, h, w, _ = batch["rgb"].shape
     pt, ph, pw = spec.patch_size
     grid = (f // pt, h // ph, w // pw)
-    tokens = 2 * b * grid[0] * grid[1] * grid[2]
-    return StepWork(tokens, train_step_flops(spec, grid, 2, batch["text"].shape[1], b))
+    aux = batch["aux"]
+    streams = 1 + (aux.shape[1] if len(aux.shape) == 6 else 1)  # RGB and the batch's aux streams
+    tokens = streams * b * grid[0] * grid[1] * grid[2]
+    return StepWork(tokens, train_step_flops(spec, grid, streams, batch["text"].shape[1], b))
