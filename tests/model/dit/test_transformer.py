@@ -115,7 +115,7 @@ def test_paper_clean_stream_is_modulated_by_t_zero(rng):
     model, config = _model("paper")
     x = two_stream_inputs(rng, config)
     t_clean = jnp.zeros_like(x["t_aux"])
-    t_emb = model._time_embedding(x["t_rgb"], t_clean, x["modality"], 3)
+    t_emb = model._time_embedding(x["t_rgb"], t_clean[:, None], x["modality"][:, None], 3)  # (B, k = 1)
     want = model.condition_embedder.time_embedding(jnp.zeros((2, 1)))
     want = want + model.modality_switcher[...][x["modality"] + 1][:, None, :]
     np.testing.assert_allclose(t_emb[:, 1], want, atol=1e-6)
@@ -127,7 +127,7 @@ def test_release_modulates_both_streams_with_the_noisy_t(rng):
     model, config = _model("release")
     x = two_stream_inputs(rng, config)
     t_noisy, t_clean = x["t_rgb"], jnp.zeros_like(x["t_aux"])
-    t_emb = model._time_embedding(t_noisy, t_clean, x["modality"], 3)
+    t_emb = model._time_embedding(t_noisy, t_clean[:, None], x["modality"][:, None], 3)  # (B, k = 1)
     want = model.condition_embedder.time_embedding(t_noisy[:, None])
     np.testing.assert_allclose(t_emb[:, 0], want, atol=1e-6)
     np.testing.assert_allclose(t_emb[:, 1], want, atol=1e-6)
