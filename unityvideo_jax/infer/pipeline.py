@@ -129,20 +129,10 @@ class Pipeline:
         batch = self._batch_size(video if video is not None else condition, prompt, modality)
         ids = self._modality_ids(modality, batch)
         rgb, aux = self._inputs(batch, video, condition)
-        captions = [prompt] * batch if prompt is None or isinstance(prompt, str) else list(prompt)
-        text, _ = self.text.encode(["" if c is None else c for c in captions])
+        text = self._captions(prompt, batch)
         t_encode = time.perf_counter()
-        draws = []
-        with self._dit.placed() if self.staged else contextlib.nullcontext(self.params) as params:
-            for k in range(samples):
-                draws.append(self._generate(
-                    params, jnp.asarray(rgb), jnp.asarray(aux), jnp.asarray(text),
-                    self._aux_text(ids, text), jnp.asarray(ids), jax.random.key(seed + k),
-                    self.constants.empty_text, task=task, steps=steps, method=method, guidance=float(guidance),
-                    shift=float(self.config.infer.shift),
-                ))
-            out_rgb = np.mean([np.asarray(d[0]) for d in draws], axis=0)  # fetched before the DiT leaves
-            out_aux = np.mean([np.asarray(d[1]) for d in draws], axis=0)
+        out_rgb, out_aux = self._draws(rgb, aux, text, ids, seed, samples, task=task, steps=steps, method=method,
+                                       guidance=guidance)
         t_sample = time.perf_counter()
         result = Output(
             rgb=video if task == "estimate" else self.latents.decode(out_rgb),
@@ -198,20 +188,10 @@ class Pipeline:
         aux = np.stack(streams, axis=1)  # (B, k, ...)
         ids = np.tile(np.array([modalities.index(m) for m in names], np.int32), (batch, 1))
         generated = tuple([True] * len(generate) + [False] * len(given))
-        captions = [prompt] * batch if prompt is None or isinstance(prompt, str) else list(prompt)
-        text, _ = self.text.encode(["" if c is None else c for c in captions])
+        text = self._captions(prompt, batch)
         t_encode = time.perf_counter()
-        draws = []
-        with self._dit.placed() if self.staged else contextlib.nullcontext(self.params) as params:
-            for k in range(samples):
-                draws.append(self._generate(
-                    params, jnp.asarray(rgb), jnp.asarray(aux), jnp.asarray(text),
-                    self._aux_text(ids, text), jnp.asarray(ids), jax.random.key(seed + k),
-                    self.constants.empty_text, task=task, steps=steps, method=method, guidance=float(guidance),
-                    shift=float(self.config.infer.shift), aux_generated=generated,
-                ))
-            out_rgb = np.mean([np.asarray(d[0]) for d in draws], axis=0)
-            out_aux = np.mean([np.asarray(d[1]) for d in draws], axis=0)
+        out_rgb, out_aux = self._draws(rgb, aux, text, ids, seed, samples, task=task, steps=steps, method=method,
+                                       guidance=guidance, aux_generated=generated)
         t_sample = time.perf_counter()
         decoded = {}
         for s, name in enumerate(names):
@@ -223,6 +203,26 @@ class Pipeline:
         result.timings = dict(encode_s=t_encode - start, sample_s=t_sample - t_encode, decode_s=end - t_sample,
                               total_s=end - start)
         return result
+
+    def _captions(self, prompt, batch: int) -> np.ndarray:
+        captions = [prompt] * batch if prompt is None or isinstance(prompt, str) else list(prompt)
+        return self.text.encode(["" if c is None else c for c in captions])[0]
+
+    def _draws(self, rgb, aux, text, ids, seed: int, samples: int, *, aux_generated=None, **options):
+        """The mean of `samples` sampler runs (seeds seed, seed + 1, ...) as (rgb, aux) latents."""
+        draws = []
+        with self._dit.placed() if self.staged else contextlib.nullcontext(self.params) as params:
+            for k in range(samples):
+                draws.append(self._generate(
+                    params, jnp.asarray(rgb), jnp.asarray(aux), jnp.asarray(text),
+                    self._aux_text(ids, text), jnp.asarray(ids), jax.random.key(seed + k),
+                    self.constants.empty_text, task=options["task"], steps=options["steps"],
+                    method=options["method"], guidance=float(options["guidance"]),
+                    shift=float(self.config.infer.shift), aux_generated=aux_generated,
+                ))
+            out_rgb = np.mean([np.asarray(d[0]) for d in draws], axis=0)  # fetched before the DiT leaves
+            out_aux = np.mean([np.asarray(d[1]) for d in draws], axis=0)
+        return out_rgb, out_aux
 
     def sampling(self, steps: int | None = None, guidance: float | None = None,
                  method: str | None = None) -> tuple[int, float, str]:
