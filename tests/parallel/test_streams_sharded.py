@@ -12,7 +12,7 @@ from flax.core import spmd as flax_spmd
 
 from tests.conftest import randomize
 from tests.model.dit.test_streams import stream_inputs
-from tests.parallel.test_presets import _config, _mesh, _randomized
+from tests.parallel.test_presets import _config, _mesh, _randomized, assert_same_loss_and_grads
 from unityvideo_jax import UnityDiT
 from unityvideo_jax.parallel.rules import get_rules
 from unityvideo_jax.parallel.sharding import create_sharded
@@ -52,8 +52,4 @@ def test_two_streams_under_every_preset_give_the_single_device_loss_and_gradient
     model = _randomized(create_sharded(lambda: UnityDiT(config, rngs=nnx.Rngs(0)), mesh, rules))
     with jax.set_mesh(mesh), flax_spmd.logical_axis_rules(rules):
         loss, grads = _loss_and_grads(model, inputs)
-    assert abs(float(loss) - float(want_loss)) <= 1e-5 * abs(float(want_loss))
-    got, want = nnx.to_flat_state(grads), dict(nnx.to_flat_state(want_grads))
-    for path, g in got:
-        w = np.asarray(want[path][...])
-        assert np.abs(np.asarray(g[...]) - w).max() <= 1e-5 * max(np.abs(w).max(), 1e-3), path
+    assert_same_loss_and_grads(loss, grads, want_loss, want_grads)
