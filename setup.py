@@ -17,6 +17,8 @@ setup(
     # configs/ lives at the top level of the repository and installs as unityvideo_jax.configs.
     packages=find_packages(include=["unityvideo_jax", "unityvideo_jax.*"]) + ["unityvideo_jax.configs"],
     package_dir={"unityvideo_jax.configs": "configs"},
+    # weights trained by the project (weights/shipped.py): Orbax folders of a few MB
+    package_data={"unityvideo_jax.weights": ["shipped/**/*"]},
     install_requires=[
         "jax>=0.10.2,<0.11",
         "flax>=0.12.8,<0.13",

@@ -2,6 +2,7 @@
 
     python benchmarks/profile_step.py [--config demo] [--layers 4 --dim 256 --heads 4 --ffn 1024]
                                       [--batch 8] [--streams 2] [--attention xla] [--remat none] [--dump DIR]
+                                      [--top N] [--concurrency]
 
 Runs the same jitted gradient step as benchmarks/dit_step.py under `jax.profiler.trace` with XLA:CPU's
 per-thunk trace events on, reads the trace back, and charges each op's self time to a class taken
@@ -109,6 +110,28 @@ def leaf_times(xspace_path: str) -> dict[str, float]:
     return totals
 
 
+def ops_in_flight(xspace_path: str, names) -> dict[int, float]:
+    """Share of the traced span during which 0, 1, 2, ... of the step's ops (HLO names in `names`) run at
+    once on XLA's threads: an op is one event on one thread, so this is the concurrency the executor
+    found between independent ops (an op's own intra-op threads are not events of their own)."""
+    data = _profile_data.ProfileData.from_file(xspace_path)
+    edges = []
+    for plane in data.planes:
+        if not plane.name.startswith("/host:CPU"):
+            continue
+        for line in plane.lines:
+            if line.name.startswith(XLA_THREADS):
+                edges += [edge for e in line.events if e.name in names for edge in ((e.start_ns, 1), (e.end_ns, -1))]
+    edges.sort()
+    shares: dict[int, float] = collections.defaultdict(float)
+    running, last = 0, edges[0][0] if edges else 0
+    for t, change in edges:
+        shares[running] += t - last
+        running, last = running + change, t
+    total = sum(shares.values()) or 1.0
+    return {k: v / total for k, v in sorted(shares.items())}
+
+
 def _close(stack, totals):
     end, name, child, start = stack.pop()
     totals[name] += max(0.0, (end - start) - child) / 1e9
@@ -159,6 +182,8 @@ def main():
     p.add_argument("--attention", default="xla")
     p.add_argument("--remat", default="none")
     p.add_argument("--dump", default=None, help="also write the optimized HLO to this folder")
+    p.add_argument("--concurrency", action="store_true",
+                   help="also print the share of the step with 0, 1, 2, ... ops in flight at once")
     p.add_argument("--top", type=int, default=0, help="also list the N ops that take the most time")
     p.add_argument("--top-class", default="", help="only ops whose class contains this text (e.g. elementwise)")
     args = p.parse_args()
@@ -181,6 +206,7 @@ def main():
             wall = (time.perf_counter() - start) / args.repeats
         (path,) = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
         times = leaf_times(path)
+        concurrency = ops_in_flight(path, hlo) if args.concurrency else None
 
     table: dict[tuple[str, str], float] = collections.defaultdict(float)
     unknown = 0.0
@@ -209,6 +235,9 @@ def main():
         part = sum(s for (d, _), s in table.items() if d == direction)
         print(f"| {direction} | all | {part * 1e3:.1f} | {part / total:.0%} |")
     print(f"(other events on the XLA threads: {unknown / args.repeats * 1e3:.1f} ms a step)")
+    if concurrency is not None:
+        print("ops in flight at once, share of the traced span: "
+              + ", ".join(f"{k}: {v:.0%}" for k, v in concurrency.items()))
     if args.top:
         print(f"\n| op | class | JAX name | ms per step |\n|---|---|---|---|")
         known = sorted(((sec, name) for name, sec in times.items() if name in hlo

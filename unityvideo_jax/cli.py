@@ -270,7 +270,8 @@ def _sample(argv: list[str]) -> int:
     parser.add_argument("--prompt", default=None, help="the caption (joint, condition; optional for estimate)")
     parser.add_argument("--input", default=None, help="RGB video (estimate) or, with one --modality and no "
                         "--condition, the modality video (condition)")
-    parser.add_argument("--checkpoint", help="a training run's checkpoints/ or a converted checkpoint")
+    parser.add_argument("--checkpoint", help="a training run's checkpoints/, a converted checkpoint, or shipped:NAME "
+                        "(weights that ship with the package, e.g. shipped:demo_long)")
     parser.add_argument("--release", help="the published UnityVideo .safetensors (instead of --checkpoint; with --base)")
     parser.add_argument("--base", help="the Wan2.2-TI2V-5B folder for --release: original (Wan2.2_VAE.pth, "
                         "models_t5_umt5-xxl-enc-bf16.pth, google/umt5-xxl/) or diffusers (vae/, text_encoder/, tokenizer/)")
@@ -315,7 +316,9 @@ def _sample(argv: list[str]) -> int:
 
 def _eval(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="unityvideo eval", description="Score a checkpoint on held-out UniSynth clips.")
-    parser.add_argument("--checkpoint", required=True, help="a training run's checkpoints/ or a converted checkpoint")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a training run's checkpoints/, a converted checkpoint, or shipped:NAME (weights that "
+                        "ship with the package, e.g. shipped:demo_long)")
     parser.add_argument("--families", default="single_person,two_person,objects,mixed",
                         help="comma-separated UniSynth families (zero-shot: three_person,quadruped)")
     parser.add_argument("--count", type=int, default=4, help="held-out clips per family")
@@ -343,7 +346,8 @@ def _eval(argv: list[str]) -> int:
     from unityvideo_jax.eval.evaluate import evaluate, parse_families, parse_tasks
 
     families, tasks = parse_families(args.families), parse_tasks(args.tasks)  # fail before loading anything
-    if "://" not in args.checkpoint and not os.path.isdir(args.checkpoint):
+    local = "://" not in args.checkpoint and not args.checkpoint.startswith("shipped:")
+    if local and not os.path.isdir(args.checkpoint):
         raise FileNotFoundError(f"--checkpoint {args.checkpoint} is not a directory: pass a run's checkpoints/ folder")
     from unityvideo_jax.eval.report import write_report
     from unityvideo_jax.infer.pipeline import Pipeline
@@ -376,13 +380,15 @@ def _demo(argv: list[str]) -> int:
                         help="sampling steps of estimation (default 1: the posterior mean, best for the demo's model)")
     parser.add_argument("--samples", type=int, default=4, help="estimates averaged per input")
     parser.add_argument("--no-eval", action="store_true", help="skip the evaluation (videos and curves only)")
+    parser.add_argument("--no-shipped", action="store_true",
+                        help="do not also score the shipped long-budget weights (shipped:demo_long) beside this run")
     args = parser.parse_args(argv)
     from unityvideo_jax.demo import run_demo
 
     index = run_demo(args.output, budget_minutes=args.budget_minutes, budget_steps=args.budget_steps,
                      clips_per_family=args.clips_per_family, eval_count=args.eval_count, steps=args.steps,
                      estimate_steps=args.estimate_steps, samples=args.samples, evaluate_model=not args.no_eval,
-                     config_name=args.config)
+                     config_name=args.config, compare_shipped=not args.no_shipped)
     print(f"report: {index}")
     return 0
 

@@ -83,7 +83,7 @@ def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int
             grids = {
                 "estimate": side_by_side(clip.rgb, est.aux[0], truth[0]),
                 "condition": side_by_side(truth[0], cond.rgb[0], clip.rgb),
-                "joint": side_by_side(joint.rgb[0], joint.aux[0], np.zeros_like(clip.rgb)),
+                "joint": side_by_side(joint.rgb[0], joint.aux[0]),  # no third panel: nothing to compare with
             }
             for task, grid in grids.items():
                 stem = out / f"{task}_{clip.family}_{name}"
@@ -91,7 +91,7 @@ def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int
                 write_mp4(f"{stem}.mp4", big)
                 write_gif(f"{stem}.gif", grid, scale=4)
                 entries.append(dict(task=task, family=clip.family, modality=name, caption=clip.caption,
-                                    mp4=f"{stem.name}.mp4", gif=f"{stem.name}.gif"))
+                                    mp4=f"{stem.name}.mp4", gif=f"{stem.name}.gif", width=4 * grid.shape[2]))
     return entries
 
 
@@ -117,13 +117,35 @@ def streams_grids(draws: dict, out: Path) -> list[dict]:
     return entries
 
 
-def index_html(out: Path, entries: list[dict], summary: dict, metrics_md: str | None) -> Path:
+def budgets_section(results: dict, shipped_results: dict, shipped_name: str) -> str:
+    """Markdown: this run beside the shipped long-budget weights, on the same held-out clips."""
+    from unityvideo_jax.eval.compare import comparison_table
+    from unityvideo_jax.weights.shipped import SHIPPED
+
+    entry = SHIPPED[shipped_name]
+    long_name = f"{entry.steps:,} steps ({shipped_name}, shipped)"
+    head = (f"What this run's budget buys beside what {entry.steps:,} steps of the same code buy: the weights that "
+            f"ship with the package (shipped:{shipped_name}, trained by `{entry.command}`; BENCHMARKS.md has its "
+            "time), scored on the same held-out test clips with the same settings.")
+    return head + "\n\n" + comparison_table({"this run": results, long_name: shipped_results})
+
+
+def shipped_budget(config_name: str) -> str | None:
+    """The shipped long-budget weights the demo's report compares against, if this install has them."""
+    from unityvideo_jax.weights.shipped import SHIPPED
+
+    return "demo_long" if config_name == DEMO_CONFIG and "demo_long" in SHIPPED else None
+
+
+def index_html(out: Path, entries: list[dict], summary: dict, metrics_md: str | None,
+               budgets_md: str | None = None) -> Path:
     rows = []
     for task, what in (("estimate", "input video | estimated modality | ground truth"),
                        ("estimate_streams", "all the family's modalities estimated in one pass: input video | "
                                             "each estimated modality (top), each ground truth (bottom)"),
                        ("condition", "modality condition | generated video | ground-truth video"),
-                       ("joint", "generated video | generated modality | (no ground truth)")):
+                       ("joint", "generated video | generated modality (from the caption alone: no ground "
+                                 "truth fixes where things are, so there is none to show)")):
         if task == "estimate_streams" and not any(e["task"] == task for e in entries):
             continue  # evaluation not run: the grids come from its one-pass estimates
         cells = "".join(
@@ -134,6 +156,8 @@ def index_html(out: Path, entries: list[dict], summary: dict, metrics_md: str | 
         )
         rows.append(f"<h2>{task}: {what}</h2><div class='grid'>{cells}</div>")
     table = f"<pre>{html.escape(metrics_md)}</pre>" if metrics_md else "<p>(evaluation not run)</p>"
+    if budgets_md:
+        table += f"<h2>Two budgets</h2><pre>{html.escape(budgets_md)}</pre>"
     page = f"""<!doctype html><html><head><meta charset='utf-8'><title>unityvideo_jax demo</title>
 <style>body{{font-family:sans-serif;margin:2em}} .grid{{display:flex;flex-wrap:wrap;gap:1em}}
 figure{{margin:0}} figcaption{{font-size:12px}} pre{{font-size:12px;background:#f4f4f4;padding:1em}}</style></head>
@@ -151,10 +175,12 @@ figure{{margin:0}} figcaption{{font-size:12px}} pre{{font-size:12px;background:#
 def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | None = None,
              clips_per_family: int = 256, eval_count: int = 4, steps: int = 10, estimate_steps: int | None = 1,
              samples: int = 4, progress: bool = True, evaluate_model: bool = True,
-             config_name: str = DEMO_CONFIG) -> Path:
+             config_name: str = DEMO_CONFIG, compare_shipped: bool = True) -> Path:
     """Build data, train, evaluate and report into `output`; returns the index.html path. `config_name`
     picks the recipe (configs/demo.py, or configs/demo_long.py for the long budget); an existing run in
-    `output` resumes from its last checkpoint."""
+    `output` resumes from its last checkpoint. With the evaluation and `compare_shipped`, the 10-minute
+    recipe's report also scores the long-budget weights that ship with the package (shipped:demo_long)
+    on the same clips, side by side (budgets.md)."""
     from unityvideo_jax.data.input.iterator import make_iterator
     from unityvideo_jax.infer.pipeline import Pipeline
     from unityvideo_jax.train.loop import train
@@ -174,7 +200,7 @@ def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | N
                     time_budget_s=None if budget_steps is not None else 60.0 * budget_minutes)
     timings["train_s"] = time.perf_counter() - start
     pipeline = Pipeline.from_checkpoint(str(out / "run" / "checkpoints"))
-    metrics_md, stream_draws = None, {}
+    metrics_md, budgets_md, stream_draws = None, None, {}
     if evaluate_model:
         from unityvideo_jax.eval.evaluate import evaluate
         from unityvideo_jax.eval.report import markdown, write_report
@@ -190,6 +216,16 @@ def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | N
         write_report(results, out / "metrics")
         metrics_md = markdown(results)
         timings["eval_s"] = time.perf_counter() - start
+        shipped_name = shipped_budget(config_name) if compare_shipped else None
+        if shipped_name is not None:
+            start = time.perf_counter()
+            shipped = Pipeline.from_checkpoint(f"shipped:{shipped_name}")
+            shipped_results = evaluate(shipped, config, count=eval_count, steps=steps, samples=samples,
+                                       estimate_steps=estimate_steps)
+            write_report(shipped_results, out / f"metrics_{shipped_name}")
+            budgets_md = budgets_section(results, shipped_results, shipped_name)
+            (out / "budgets.md").write_text(budgets_md + "\n")
+            timings["eval_shipped_s"] = time.perf_counter() - start
     start = time.perf_counter()
     entries = video_grids(pipeline, config, out / "videos", steps, samples, estimate_steps=estimate_steps)
     entries += streams_grids(stream_draws, out / "videos")
@@ -199,4 +235,4 @@ def run_demo(output: str, *, budget_minutes: float = 10.0, budget_steps: int | N
                 sampling_steps=steps, estimate_steps=estimate_steps or steps, averaged_samples=samples,
                 **{k: round(v, 1) for k, v in timings.items()})
     (out / "summary.json").write_text(json.dumps(info, indent=2))
-    return index_html(out, entries, info, metrics_md)
+    return index_html(out, entries, info, metrics_md, budgets_md)

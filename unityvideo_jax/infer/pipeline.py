@@ -83,8 +83,11 @@ class Pipeline:
 
         `vae_weights`, `text_encoder_weights`: the Wan VAE and umT5 folders on this machine; they replace
         the saved `config.data.vae_weights` / `config.data.text_encoder_weights` (None: keep the saved ones).
+        `directory` may name weights that ship with the package: "shipped:demo_long" (weights/shipped.py).
         """
-        from unityvideo_jax.weights import params_io
+        from unityvideo_jax.weights import params_io, shipped
+
+        directory = shipped.resolve(directory)
 
         config = with_defaults(params_io.load_config(directory))
         for key, value in (("vae_weights", vae_weights), ("text_encoder_weights", text_encoder_weights)):
