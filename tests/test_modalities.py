@@ -154,6 +154,35 @@ def test_skeleton_round_trip(clips, sigma):
     assert np.median(errors) < 0.35
 
 
+@pytest.mark.parametrize("blur, dim, min_pck", [(1.0, 0.4, 0.85), (1.5, 0.3, 0.7)])
+def test_skeleton_posterior_mean_reads_dim_blurred_joints(clips, blur, dim, min_pck):
+    """An unsure model's mean: no disc full-bright (the nearest colour is black everywhere), joints
+    still found by their hue's chroma peaks, near the truth and with few false candidates."""
+    from scipy import ndimage
+
+    from unityvideo_jax.data.render.colormaps import nearest_entry
+    from unityvideo_jax.eval.metrics import keypoint_scores
+
+    pcks, precisions = [], []
+    for clip in clips:
+        if not clip.visibility.any():
+            continue
+        video = renderings.render("skeleton", clip).astype(np.float32)
+        mean = ndimage.gaussian_filter(video, (0, blur, blur, 0)) * dim
+        assert not (1 <= nearest_entry(mean, np.concatenate([np.zeros((1, 3)), JOINT_COLOURS]))).any()
+        scores = keypoint_scores(**renderings.decode("skeleton", mean), keypoints=clip.keypoints,
+                                 visibility=clip.visibility)
+        pcks.append(scores["pck"])
+        precisions.append(scores["joint_precision"])
+    assert len(pcks) >= 3
+    assert np.mean(pcks) >= min_pck and np.mean(precisions) >= min_pck
+
+
+def test_skeleton_noise_on_black_is_no_joint():
+    noise = np.clip(np.random.default_rng(0).normal(0.0, 6.0, (3, 32, 32, 3)), 0, 255)
+    assert renderings.decode("skeleton", noise)["found"].sum() == 0
+
+
 def test_skeleton_draws_only_visible_joints_on_black():
     keypoints = np.array([[[[10.0, 10.0], [30.0, 30.0]] + [[50.0, 50.0]] * 15]])
     visibility = np.zeros((1, 1, 17), bool)

@@ -5,6 +5,11 @@ in hue k. All limbs are drawn before any joint so joints stay whole. Decoding cl
 by its nearest colour (black, a joint, a limb), splits each joint's pixels into connected blobs and
 returns the blob centroids: one candidate per figure that shows that joint. Which figure a blob
 belongs to is left to the caller (`nearest_blob_distance` matches them to ground truth).
+
+An unsure model's posterior mean draws no full-bright disc: its joints are dim, blurred blends that
+the nearest colour calls black. In a frame where no joint blob is found, each joint is read instead
+from its hue's chroma map (`joint_peaks`): the local maxima of the chroma of pixels whose hue is
+nearest that joint's, at least PEAK_SHARE of the frame's strongest, at most MAX_FIGURES of them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from unityvideo_jax.data.render.colormaps import hue_palette, nearest_entry
 from unityvideo_jax.data.render.keypoints import LIMBS, NUM_KEYPOINTS
 
 JOINT_COLOURS = hue_palette(NUM_KEYPOINTS, 1.0)
+PEAK_SHARE = 0.5  # a chroma peak counts from this share of the frame's strongest joint chroma
+PEAK_FLOOR = 10.0  # and above this chroma (0..255): noise on black is no joint
+MAX_FIGURES = 3  # candidates per joint and frame from the chroma peaks
 LIMB_COLOURS = hue_palette(NUM_KEYPOINTS, 0.5)
 
 
@@ -81,6 +89,9 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
         for (frame, cx, cy), a in zip(centroids, area):
             if a >= min_area:
                 per_frame[int(round(frame))][j].append(np.array([cx, cy]))
+    for f, frame in enumerate(per_frame):
+        if not any(frame):  # nothing full-bright: an unsure prediction's dim blend, read by hue
+            per_frame[f] = joint_peaks(video[f])
     most = max([1] + [len(c) for frame in per_frame for c in frame])
     joints = np.zeros((frames, NUM_KEYPOINTS, most, 2), np.float32)
     found = np.zeros((frames, NUM_KEYPOINTS, most), bool)
@@ -89,6 +100,35 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
             for k, xy in enumerate(candidates):
                 joints[f, j, k], found[f, j, k] = xy, True
     return {"joints": joints, "found": found}
+
+
+def joint_peaks(frame: np.ndarray) -> list[list[np.ndarray]]:
+    """Per joint, the (x, y) of up to MAX_FIGURES chroma peaks of its hue in one frame (H, W, 3) 0..255."""
+    frame = frame.astype(np.float32)
+    top, low = frame.max(-1), frame.min(-1)
+    chroma = top - low
+    r, g, b = np.moveaxis(frame, -1, 0)
+    safe = np.maximum(chroma, 1e-6)
+    hue = np.where(top == r, ((g - b) / safe) % 6.0, np.where(top == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
+    joint = np.round(hue / 6.0 * NUM_KEYPOINTS).astype(int) % NUM_KEYPOINTS  # the palette's hue i / 17
+    heat = np.stack([ndimage.gaussian_filter(np.where(joint == j, chroma, 0.0), 0.7) for j in range(NUM_KEYPOINTS)])
+    floor = max(PEAK_FLOOR, PEAK_SHARE * float(heat.max()))
+    peaks: list[list[np.ndarray]] = []
+    for j in range(NUM_KEYPOINTS):
+        h = heat[j]
+        ys, xs = np.nonzero((h == ndimage.maximum_filter(h, size=3)) & (h >= floor))
+        order = np.argsort(-h[ys, xs])[:MAX_FIGURES]
+        peaks.append([_refined(h, int(ys[i]), int(xs[i])) for i in order])
+    return peaks
+
+
+def _refined(heat: np.ndarray, y: int, x: int) -> np.ndarray:
+    """The heat-weighted centre of the 3 x 3 window around a peak: sub-pixel (x, y)."""
+    y0, x0 = max(y - 1, 0), max(x - 1, 0)
+    window = heat[y0 : y + 2, x0 : x + 2]
+    ys, xs = np.mgrid[y0 : y0 + window.shape[0], x0 : x0 + window.shape[1]]
+    total = window.sum()
+    return np.array([(xs * window).sum() / total, (ys * window).sum() / total])
 
 
 def nearest_blob_distance(decoded: dict[str, np.ndarray], keypoints: np.ndarray, visibility: np.ndarray) -> np.ndarray:
