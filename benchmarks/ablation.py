@@ -1,11 +1,19 @@
-"""The ablation in miniature: under one step budget, the unified multi-task multi-modal model against
-single-task and single-modality training, and the in-context learner / switcher on and off.
+"""The ablation: under one step budget, the unified multi-task multi-modal model against single-task
+and single-modality training, and the in-context learner / switcher on and off.
 
-    python benchmarks/ablation.py [--steps 1000] [--count 3] [--output runs/ablation]
+    python benchmarks/ablation.py [--steps 12000] [--seeds 2] [--count 8] [--output runs/ablation]
 
-Every run trains the demo's config (configs/demo.py) from the same seed on the same UniSynth set for the same number
-of steps, then is scored by `unityvideo_jax.eval.evaluate` on the same held-out clips. Prints one
-comparison table (object pixels) and writes it with every run's results under --output.
+Every run trains the demo's model (configs/demo.py) on the same UniSynth set for the same number of
+steps, then is scored by `unityvideo_jax.eval.evaluate` on the same held-out clips (validation split:
+the ablation informs choices): estimation, conditional generation (the modality estimated back from the
+generated video against the condition, and the warping error) and joint generation (the modality
+estimated back from the generated video against the generated modality). `unified` and
+`estimate_only` train `--seeds` times (seeds 0, 1, ...: initialisation, noise and data order); the
+table shows each variant's mean, and the spread over seeds is printed below it.
+
+Resumable: a run with results.json is kept, a run with checkpoints continues from its last one, so
+the table can be built across sessions (rerun the same command). Prints one comparison table (object
+pixels) and writes it with every run's results under --output.
 """
 
 from __future__ import annotations
@@ -16,11 +24,13 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from unityvideo_jax.data.input.iterator import make_iterator  # noqa: E402
 from unityvideo_jax.demo import demo_config  # noqa: E402
-from unityvideo_jax.eval.compare import comparison_table  # noqa: E402
+from unityvideo_jax.eval.compare import comparison_rows, comparison_table  # noqa: E402
 from unityvideo_jax.eval.evaluate import evaluate  # noqa: E402
 from unityvideo_jax.infer.pipeline import Pipeline  # noqa: E402
 from unityvideo_jax.train.loop import train  # noqa: E402
@@ -57,10 +67,60 @@ VARIANTS = {
 }
 
 
+SEEDED = ("unified", "estimate_only")  # the variants trained with every seed
+
+
+def _mean_results(runs: list[dict]) -> dict:
+    """One result whose every number is the mean over `runs` (same clips, same settings)."""
+    def merge(values):
+        if isinstance(values[0], dict):
+            return {k: merge([v[k] for v in values if k in v]) for k in values[0]}
+        numbers = [v for v in values if isinstance(v, (int, float)) and v is not None]
+        return float(np.mean(numbers)) if numbers and len(numbers) == len(values) else values[0]
+
+    return {**runs[0], "tasks": merge([r["tasks"] for r in runs])}
+
+
+def spread_lines(by_seed: dict[str, list[dict]]) -> list[str]:
+    """Per seeded variant and headline row: the values over seeds (mean +- half the range)."""
+    lines = []
+    for name, runs in by_seed.items():
+        if len(runs) < 2:
+            continue
+        rows = [comparison_rows({str(i): r for i, r in enumerate(runs)})]
+        for row in rows[0]:
+            values = [v for v in row["values"].values() if v is not None]
+            if len(values) == len(runs):
+                lines.append(f"| {name} | {row['task']} | {row['family']} | {row['modality']} | {row['metric']} | "
+                             f"{np.mean(values):.3f} +- {(max(values) - min(values)) / 2:.3f} | "
+                             + " ".join(f"{v:.3f}" for v in values) + " |")
+    return lines
+
+
+def run_variant(name: str, seed: int, args, out: Path) -> dict:
+    workdir = out / (name if seed == 0 else f"{name}_seed{seed}")
+    done = workdir / "results.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    config = demo_config(out, clips_per_family=args.clips_per_family)
+    config.train.update(steps=args.steps, checkpoint_every=max(args.steps // 10, 1), seed=seed)
+    config.data.seed = seed
+    VARIANTS[name](config)
+    train(config, str(workdir), lambda c, s: make_iterator(c, start_step=s), progress=False)
+    pipeline = Pipeline.from_checkpoint(str(workdir / "checkpoints"))
+    results = evaluate(pipeline, config, count=args.count, steps=args.sampling_steps, split="validation",
+                       estimate_steps=args.estimate_steps, samples=args.samples,
+                       tasks=("estimate", "condition", "joint"))
+    done.write_text(json.dumps(results, default=float))
+    return results
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--count", type=int, default=3, help="held-out clips per family")
+    p.add_argument("--steps", type=int, default=12000, help="training steps a run (~25-30 CPU minutes on 2 cores)")
+    p.add_argument("--seeds", type=int, default=2, help=f"seeds of {', '.join(SEEDED)}")
+    p.add_argument("--count", type=int, default=8, help="held-out validation clips per family")
+    p.add_argument("--clips-per-family", type=int, default=1024)
     p.add_argument("--sampling-steps", type=int, default=4, help="sampling steps of generation")
     p.add_argument("--estimate-steps", type=int, default=1, help="sampling steps of estimation (as the demo)")
     p.add_argument("--samples", type=int, default=2)
@@ -68,20 +128,16 @@ def main():
     p.add_argument("--output", default="runs/ablation")
     args = p.parse_args()
     out = Path(args.output)
-    results = {}
+    by_seed: dict[str, list[dict]] = {}
     for name in args.variants.split(","):
-        config = demo_config(out, clips_per_family=256)
-        config.train.steps = args.steps
-        config.train.checkpoint_every = args.steps
-        VARIANTS[name](config)
-        workdir = out / name
-        train(config, str(workdir), lambda c, s: make_iterator(c, start_step=s), progress=False)
-        pipeline = Pipeline.from_checkpoint(str(workdir / "checkpoints"))
-        results[name] = evaluate(pipeline, config, count=args.count, steps=args.sampling_steps,
-                                 estimate_steps=args.estimate_steps, samples=args.samples, tasks=("estimate", "condition"))
-        (workdir / "results.json").write_text(json.dumps(results[name], default=float))
-        print(f"{name}: done", flush=True)
-    table = comparison_table(results)
+        for seed in range(args.seeds if name in SEEDED else 1):
+            by_seed.setdefault(name, []).append(run_variant(name, seed, args, out))
+            print(f"{name} seed {seed}: done", flush=True)
+    table = comparison_table({name: _mean_results(runs) for name, runs in by_seed.items()})
+    spread = spread_lines(by_seed)
+    if spread:
+        table += ("\n\nOver seeds (mean +- half the range, then each seed):\n\n| variant | task | family | modality | "
+                  "metric | mean +- | seeds |\n|---|---|---|---|---|---|---|\n" + "\n".join(spread))
     (out / "ablation.md").write_text(table + "\n")
     print(table)
 

@@ -25,6 +25,16 @@ from unityvideo_jax.data.render import renderings
 from unityvideo_jax.infer.video import side_by_side, write_gif, write_mp4
 
 DEMO_CONFIG = "demo"  # configs/demo.py: the tiny config tuned to read its input in 10 CPU minutes
+# What a panel cannot show, said beside it rather than left for the reader to guess.
+PANEL_NOTES = {
+    "estimate": "Estimates are the model's posterior mean (one sampling step, averaged over draws): where the model "
+                "is unsure they blur toward what the training set looks like on average, and each token's 4 x 4 "
+                "pixel patch shows as a block. An unsure skeleton is dim: no joint is drawn full-bright, and the "
+                "scores read its joints from each joint colour's strongest spots. Flow and DensePose colours of an "
+                "unsure model are blends, which decode to no particular motion or body part.",
+    "joint": "Joint generation has no ground truth to show: the metrics score how well the generated modality agrees "
+             "with the one the model estimates back from the generated video.",
+}
 
 
 def demo_config(output: Path, clips_per_family: int, config_name: str = DEMO_CONFIG):
@@ -154,7 +164,8 @@ def index_html(out: Path, entries: list[dict], summary: dict, metrics_md: str | 
             f"{e['modality']} &middot; <a href='videos/{html.escape(e['mp4'])}'>mp4</a></figcaption></figure>"
             for e in entries if e["task"] == task
         )
-        rows.append(f"<h2>{task}: {what}</h2><div class='grid'>{cells}</div>")
+        note = f"<p>{html.escape(PANEL_NOTES[task])}</p>" if task in PANEL_NOTES else ""
+        rows.append(f"<h2>{task}: {what}</h2>{note}<div class='grid'>{cells}</div>")
     table = f"<pre>{html.escape(metrics_md)}</pre>" if metrics_md else "<p>(evaluation not run)</p>"
     if budgets_md:
         table += f"<h2>Two budgets</h2><pre>{html.escape(budgets_md)}</pre>"

@@ -58,6 +58,19 @@ def test_the_ground_truth_pipeline_scores_perfectly(oracle_results):
                         task, family, modality, scope, value)
 
 
+def test_joint_agreement_is_perfect_for_a_real_pair_and_poor_for_noise(config, oracle_results):
+    """The oracle's joint generation is a real clip and its rendering: estimating back agrees exactly."""
+    perfect = {"abs_rel": 0.005, "epe": 0.5, "miou": 0.999, "pck": 0.9, "body_part_accuracy": 0.999}
+    for by_modality in oracle_results["tasks"]["joint"].values():
+        for modality, entry in by_modality.items():
+            value, bound = entry["model"]["all"][HEADLINE[modality]], perfect[HEADLINE[modality]]
+            assert value <= bound if HEADLINE[modality] in LOWER_IS_BETTER else value >= bound, (modality, value)
+    noise = evaluate_lib.evaluate(NoisePipeline(config), config, ("two_person",), 1, batch=BATCH, tasks=("joint",),
+                                  baseline_clips=1)
+    for modality in ("segmentation", "densepose"):
+        assert _pooled(noise, "joint", modality, "model", "all", HEADLINE[modality]) < 0.5
+
+
 def test_regenerating_the_real_video_matches_the_real_reference(oracle_results):
     for task in ("condition", "joint"):
         for by_modality in oracle_results["tasks"][task].values():
@@ -91,7 +104,8 @@ def test_work_is_batched_in_one_shape_and_scored_once(config, oracle, oracle_res
     assert all((steps, samples) == ((1, 1) if task == "estimate" else (3, 2)) for task, _, steps, samples in calls)
     by_task = {t: sum(1 for c in calls if c[0] == t) for t in ("estimate", "condition", "joint")}
     chunks = -(-pairs // BATCH)
-    assert by_task == {"estimate": 2 * 2 * chunks, "condition": chunks, "joint": chunks}  # condition estimates back
+    # condition and joint estimate back from the video they generated
+    assert by_task == {"estimate": 2 * 3 * chunks, "condition": chunks, "joint": chunks}
     headline = ("estimate", "model", "all", True)
     rows = [r for r in oracle_results["per_clip"]
             if (r["task"], r["method"], r["scope"], r["metric"] == HEADLINE[r["modality"]]) == headline]

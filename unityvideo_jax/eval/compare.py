@@ -2,7 +2,8 @@
 
 `comparison_rows(runs)` lines up, for every (task, family, modality) the runs share, each
 modality's headline numbers: the estimation metric, the conditional generation's consistency and
-warping error, and the joint generation's flicker. `comparison_table(runs)` is that as markdown, the
+warping error, and the joint generation's agreement (the modality estimated back from the generated
+video against the generated modality) and flicker. `comparison_table(runs)` is that as markdown, the
 best run in bold, with the average-map baseline (from the first run that has it) beside the runs.
 """
 
@@ -16,7 +17,7 @@ from unityvideo_jax.eval.scores import HEADLINE
 # (task, metric or None for the modality's headline metric, scope or None for the table's scope);
 # joint generation has no ground-truth layout, so its flicker exists on all pixels only.
 COMPARED = (("estimate", None, None), ("condition", None, None), ("condition", "warp_error", None),
-            ("joint", "flicker", "all"))
+            ("joint", None, "all"), ("joint", "flicker", "all"))
 
 
 def _lookup(results: dict, task: str, family: str, modality: str, method: str, scope: str, metric: str):

@@ -9,7 +9,9 @@ Per held-out clip and modality of its family:
   modality back from the generated RGB, scored against the clip); the real clip is the reference
   ("real": its own flicker and warping error, and the model's estimate from the real RGB);
 - joint: RGB and modality from the caption alone; flicker of the RGB (no ground truth fixes where
-  objects are, so there is no object scope), beside the real clip's.
+  objects are, so there is no object scope), beside the real clip's; and agreement: the same model
+  estimates the modality back from the generated RGB, scored against the generated modality as if it
+  were the ground truth (all pixels; scores.score_agreement): a pair that shows one scene agrees.
 Work items are batched across clips and modalities (the pipeline takes one modality per sample);
 the last batch is padded by repeating an item, so the pipeline compiles one shape.
 
@@ -192,15 +194,17 @@ def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estim
 
 
 def _joint(run: _Runner, tally: _Tally, items: list[Item], batch: int, keep: dict | None = None) -> None:
-    """`keep`: {(family, clip index, modality): None} whose generated (rgb, aux) are filled in."""
+    """`keep`: {(family, clip index, modality): None} whose generated (rgb, aux, agreement) are filled in."""
     for chunk, used in _chunks(items, batch):
         out = run("joint", chunk)
+        back = run.estimates(chunk, video=np.asarray(out.rgb, np.uint8))
         for j, (item, rgb) in enumerate(zip(chunk[:used], out.rgb)):
-            tally.add("joint", item, "model", scores.score_generation(rgb, None))
+            agreement = scores.score_agreement(item.modality, [d.aux[j] for d in back], np.asarray(out.aux[j]))
+            tally.add("joint", item, "model", _merge(scores.score_generation(rgb, None), agreement))
             tally.add("joint", item, "real", scores.score_generation(item.clip.rgb, None))
             key = (item.clip.family, item.index, item.modality)
             if keep is not None and key in keep:
-                keep[key] = (np.asarray(rgb), np.asarray(out.aux[j]))
+                keep[key] = (np.asarray(rgb), np.asarray(out.aux[j]), agreement)
 
 
 def evaluate(

@@ -113,8 +113,9 @@ def pairs_setting(pairs: dict) -> dict[str, list[list[str]]]:
 
 
 def joint_streams(run, tally, pairs: dict, batch: int, generated: dict) -> None:
-    """The joint_streams row (module doc). `generated`: {(family, index, modality): (rgb, aux)} of the
-    joint task's one-modality generations; the missing ones are generated here."""
+    """The joint_streams row (module doc). `generated`: {(family, index, modality): (rgb, aux, agreement)}
+    of the joint task's one-modality generations and their estimate-back agreement (reused as the
+    `single` row); the missing ones are generated and scored here."""
     back = []  # (item, generated rgb, generated modality, method)
     by_pair: dict[tuple[str, str], list[Item]] = {}
     for item, pair in pairs.values():
@@ -129,10 +130,13 @@ def joint_streams(run, tally, pairs: dict, batch: int, generated: dict) -> None:
     for chunk, used in chunks(missing, batch):
         out = run("joint", chunk)
         for j, item in enumerate(chunk[:used]):
-            generated[(item.clip.family, item.index, item.modality)] = (out.rgb[j], out.aux[j])
+            generated[(item.clip.family, item.index, item.modality)] = (out.rgb[j], out.aux[j], None)
     for item in singles:
-        rgb, aux = generated[(item.clip.family, item.index, item.modality)]
-        back.append((item, rgb, aux, "single"))
+        rgb, aux, agreement = generated[(item.clip.family, item.index, item.modality)]
+        if agreement is not None:  # the joint task scored this very generation
+            tally.add("joint_streams", item, "single", agreement)
+        else:
+            back.append((item, rgb, aux, "single"))
     for chunk, used in chunks(back, batch):
         draws = run.estimates([b[0] for b in chunk], video=stack([b[1] for b in chunk]))
         for j, (item, _, reference, method) in enumerate(chunk[:used]):
