@@ -73,6 +73,20 @@ def test_flow_round_trip(clips, sigma, max_epe):
     assert np.mean(np.concatenate(errors)) < max_epe
 
 
+def test_flow_posterior_mean_decodes_to_the_mean_motion(clips):
+    """A blend of renderings decodes to the blend of their flows (within the wheel's quantisation):
+    opposite motions cancel, a motion blended with rest halves."""
+    for clip in clips[:3]:
+        flow = np.clip(clip.flow, -2.0, 2.0)  # inside the saturation limit of an 80-pixel frame
+        forward, backward = renderings.render_flow(flow).astype(np.float32), renderings.render_flow(-flow)
+        rest = renderings.render_flow(np.zeros_like(flow)).astype(np.float32)
+        cancel = renderings.decode_flow((forward + backward) / 2.0)["flow"]
+        half = renderings.decode_flow((forward + rest) / 2.0)["flow"]
+        moving = np.linalg.norm(flow, axis=-1) > 0.5
+        assert np.mean(np.linalg.norm(cancel, axis=-1)[moving]) < 0.25 * np.mean(np.linalg.norm(flow, axis=-1)[moving])
+        assert np.mean(np.linalg.norm(half - flow / 2.0, axis=-1)[moving]) < 0.15
+
+
 def test_flow_wheel_colours():
     limit = renderings.FLOW_MAX_FRACTION * 10
     flow = np.array([[0.0, 0.0], [limit, 0.0], [-limit, 0.0], [0.0, 3 * limit]]).reshape(1, 1, 4, 2)

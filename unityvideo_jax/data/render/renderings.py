@@ -65,12 +65,16 @@ def render_flow(flow: np.ndarray) -> np.ndarray:
 
 
 def decode_flow(video: np.ndarray) -> dict[str, np.ndarray]:
-    """Magnitude is the distance from white (a wheel colour has a channel at 0); the direction is
-    the wheel position of the colour scaled back to full saturation."""
+    """Magnitude is the colour's chroma (max - min channel), the direction its wheel position once
+    stretched back to full saturation. A rendering always has a channel at 255 and the chroma equals
+    its distance from white; a blend of renderings (an unsure model's mean) is greyer, and the chroma
+    reads it as the blend of the flows: opposite motions cancel to rest instead of decoding to a
+    long flow in an arbitrary direction."""
     video = _video(video)
-    whiteness = 1.0 - video / 255.0
-    radius = np.clip(whiteness.max(-1), 0.0, 1.0)
-    hue = 255.0 * (1.0 - whiteness / np.maximum(radius, 1e-6)[..., None])
+    top, low = video.max(-1), video.min(-1)
+    chroma = np.clip(top - low, 0.0, 255.0)
+    radius = chroma / 255.0
+    hue = 255.0 * (video - low[..., None]) / np.maximum(chroma, 1e-6)[..., None]
     param, _ = FLOW_WHEEL.param(hue)
     angle = np.pi * (2.0 * param / WHEEL_STEPS - 1.0)
     magnitude = radius * FLOW_MAX_FRACTION * video.shape[-2]
