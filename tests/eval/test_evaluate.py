@@ -71,6 +71,15 @@ def test_joint_agreement_is_perfect_for_a_real_pair_and_poor_for_noise(config, o
         assert _pooled(noise, "joint", modality, "model", "all", HEADLINE[modality]) < 0.5
 
 
+def test_condition_consistency_beats_the_unrelated_clip_only_when_the_video_follows(oracle_results):
+    """The oracle regenerates the conditioned clip: its estimate-back matches its own clip, not another."""
+    for by_modality in oracle_results["tasks"]["condition"].values():
+        for modality, entry in by_modality.items():
+            metric = HEADLINE[modality]
+            own, other = entry["model"]["object"][metric], entry["unrelated"]["object"][metric]
+            assert own < other if metric in LOWER_IS_BETTER else own > other, (modality, own, other)
+
+
 def test_regenerating_the_real_video_matches_the_real_reference(oracle_results):
     for task in ("condition", "joint"):
         for by_modality in oracle_results["tasks"][task].values():

@@ -7,7 +7,9 @@ Per held-out clip and modality of its family:
 - condition: the model generates RGB from the modality's rendering of the clip; scored for flicker,
   warping error under the clip's flow, and condition consistency (the same model estimates the
   modality back from the generated RGB, scored against the clip); the real clip is the reference
-  ("real": its own flicker and warping error, and the model's estimate from the real RGB);
+  ("real": its own flicker and warping error, and the model's estimate from the real RGB), and the
+  chance level ("unrelated": the same estimate-back scored against another clip of the family: a
+  video that follows its condition scores better against its own clip);
 - joint: RGB and modality from the caption alone; flicker of the RGB (no ground truth fixes where
   objects are, so there is no object scope), beside the real clip's; and agreement: the same model
   estimates the modality back from the generated RGB, scored against the generated modality as if it
@@ -24,7 +26,8 @@ The result is a JSON-ready dict:
   settings: families, count, seed, steps, estimate_steps, samples, guidance, method, batch, baseline_clips;
             with streams also streams (the rows run) and joint_streams_pairs ({family: [[m1, m2] per clip]})
   tasks:    {task: {family: {modality: {"clips": n, method: {scope: {metric: mean}}}}}}
-            methods: model, constant, average (estimate); model, real (condition, joint);
+            methods: model, constant, average (estimate); model, real, unrelated (condition: the
+            consistency estimate scored against another clip of the family); model, real (joint);
             streams, single (estimate_streams, joint_streams: one pass over several modalities, and k = 1)
   per_clip: [{task, family, clip, modality, method, scope, metric, value}, ...]
   timings:  {task: seconds of its pipeline calls (condition's and joint_streams' include estimating back),
@@ -181,7 +184,22 @@ def _merge(*scored: dict) -> dict:
     return {scope: {k: v for s in scored for k, v in s.get(scope, {}).items()} for scope in scores.SCOPES}
 
 
+def _unrelated(items: list[Item]) -> dict:
+    """(family, clip index) -> another held-out clip of the same family (the next one), if it has one."""
+    clips: dict[str, dict[int, object]] = collections.defaultdict(dict)
+    for item in items:
+        clips[item.clip.family][item.index] = item.clip
+    out = {}
+    for family, by_index in clips.items():
+        order = sorted(by_index)
+        for k, index in enumerate(order):
+            if len(order) > 1:
+                out[(family, index)] = by_index[order[(k + 1) % len(order)]]
+    return out
+
+
 def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estimates: dict) -> None:
+    unrelated = _unrelated(items)
     for chunk, used in _chunks(items, batch):
         condition = _stack([renderings.render(i.modality, i.clip) for i in chunk])
         generated = run("condition", chunk, condition=condition).rgb
@@ -189,6 +207,10 @@ def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estim
         for j, (item, rgb) in enumerate(zip(chunk[:used], generated)):
             consistency = scores.score_draws(item.modality, [d.aux[j] for d in back], item.clip)
             tally.add("condition", item, "model", _merge(scores.score_generation(rgb, item.clip), consistency))
+            other = unrelated.get((item.clip.family, item.index))
+            if other is not None:  # the same estimate against a clip it was not conditioned on: the chance level
+                tally.add("condition", item, "unrelated", scores.score_draws(item.modality, [d.aux[j] for d in back],
+                                                                             other))
             reference = estimates.get((item.clip.family, item.index, item.modality), {})
             tally.add("condition", item, "real", _merge(scores.score_generation(item.clip.rgb, item.clip), reference))
 

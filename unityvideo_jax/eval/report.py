@@ -29,9 +29,11 @@ TASK_TITLES = {
 TASK_NOTES = {
     "estimate": "`constant` and `average` use no input; a model that does not beat `average` learned a prior.",
     "condition": "`real`: the real clip's flicker and warping error, and the model's estimate from the real RGB "
-                 "(the consistency a perfect generator would get).",
+                 "(the consistency a perfect generator would get); `unrelated`: the estimate from the generated video "
+                 "scored against another clip of the family (the consistency of a video that ignores its condition).",
     "joint": "`real`: the flicker of the real clip with the same caption. No ground truth fixes where objects are in "
-             "a generated video, so its object scope is empty.",
+             "a generated video, so its object scope is empty; the modality metrics score the generated modality "
+             "against the one estimated back from the generated video (agreement).",
     "estimate_streams": "`streams`: every modality of the clip's family estimated together in one pass, each scored as "
                         "the single-stream estimate is; `single`: the estimate task's score of the same clip and "
                         "modality (one pass per modality).",
@@ -42,7 +44,7 @@ TASK_NOTES = {
 }
 TASK_METHODS = {
     "estimate": ("model", "constant", "average"),
-    "condition": ("model", "real"),
+    "condition": ("model", "real", "unrelated"),
     "joint": ("model", "real"),
     "estimate_streams": ("streams", "single"),
     "joint_streams": ("streams", "single"),
