@@ -18,6 +18,11 @@ def test_short_demo_writes_the_whole_report(tmp_path, capsys):
     assert summary["steps"] == 20
     for name in ("index.html", "loss_curves.png", "metrics/results.json", "metrics/results.md"):
         assert (out / name).stat().st_size > 0, name
+    # the shipped long-budget weights scored on the same clips, side by side with this run
+    budgets = (out / "budgets.md").read_text()
+    assert "| this run | 50,000 steps (demo_long, shipped) |" in budgets
+    assert "Two budgets" in (out / "index.html").read_text()
+    assert (out / "metrics_demo_long" / "results.json").stat().st_size > 0
     config_modalities = {  # what configs/base.py says each source has
         "single_person": ("depth", "flow", "skeleton", "densepose"),
         "two_person": ("depth", "flow", "segmentation", "skeleton", "densepose"),

@@ -45,6 +45,16 @@ def _register(entry: ShippedWeights) -> None:
     SHIPPED[entry.name] = entry
 
 
+# configs/demo.py's model trained by configs/demo_long.py for 50,000 steps (BENCHMARKS.md "The demo's long budget")
+_register(ShippedWeights(
+    name="demo_long",
+    config="demo_long",
+    steps=50_000,
+    digest="1c7750995d8a08db811775a919dbad9b6f2bc3fce14fd0de02cc73b56249fc63",
+    command="unityvideo demo --config demo_long --budget-steps 50000 --clips-per-family 1024",
+))
+
+
 def digest_of(directory: Path) -> str:
     """SHA-256 over every file under `directory`: relative path, size and bytes, in sorted order."""
     directory = Path(directory)
