@@ -346,8 +346,9 @@ def _eval(argv: list[str]) -> int:
     from unityvideo_jax.eval.evaluate import evaluate, parse_families, parse_tasks
 
     families, tasks = parse_families(args.families), parse_tasks(args.tasks)  # fail before loading anything
-    local = "://" not in args.checkpoint and not args.checkpoint.startswith("shipped:")
-    if local and not os.path.isdir(args.checkpoint):
+    from unityvideo_jax.weights.shipped import is_shipped
+
+    if "://" not in args.checkpoint and not is_shipped(args.checkpoint) and not os.path.isdir(args.checkpoint):
         raise FileNotFoundError(f"--checkpoint {args.checkpoint} is not a directory: pass a run's checkpoints/ folder")
     from unityvideo_jax.eval.report import write_report
     from unityvideo_jax.infer.pipeline import Pipeline

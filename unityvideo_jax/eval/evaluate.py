@@ -205,12 +205,12 @@ def _condition(run: _Runner, tally: _Tally, items: list[Item], batch: int, estim
         generated = run("condition", chunk, condition=condition).rgb
         back = run.estimates(chunk, video=np.asarray(generated, np.uint8))
         for j, (item, rgb) in enumerate(zip(chunk[:used], generated)):
-            consistency = scores.score_draws(item.modality, [d.aux[j] for d in back], item.clip)
+            estimate = scores.decode_draws(item.modality, [d.aux[j] for d in back])  # decoded once, scored twice
+            consistency = scores.score_prediction(item.modality, estimate, item.clip)
             tally.add("condition", item, "model", _merge(scores.score_generation(rgb, item.clip), consistency))
             other = unrelated.get((item.clip.family, item.index))
             if other is not None:  # the same estimate against a clip it was not conditioned on: the chance level
-                tally.add("condition", item, "unrelated", scores.score_draws(item.modality, [d.aux[j] for d in back],
-                                                                             other))
+                tally.add("condition", item, "unrelated", scores.score_prediction(item.modality, estimate, other))
             reference = estimates.get((item.clip.family, item.index, item.modality), {})
             tally.add("condition", item, "real", _merge(scores.score_generation(item.clip.rgb, item.clip), reference))
 
