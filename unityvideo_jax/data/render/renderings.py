@@ -8,9 +8,10 @@ one value across clips and every rendering can be decoded:
 - segmentation: instances numbered by decreasing visible area over the clip, instance i in palette
   colour i on black; the three largest are red, green and blue, so an unsure prediction's blend of
   them reads back as chances (segmentation_image.py);
-- skeleton: limbs as half-bright lines and joints as full-bright discs, one hue per joint index, on
-  black (only visible joints, and limbs whose ends are both visible);
-- densepose: R = part * PART_STEP, G = U, B = V (x 255), black off the body.
+- skeleton: limbs as mid-grey lines and joints as full-bright discs, one hue per joint index, on
+  black (only visible joints, and limbs whose ends are both visible; skeleton_image.py);
+- densepose: R = 255 on the body, (G, B) the pixel's place on a T-pose chart of the body where each
+  part owns a rectangle and (U, V) place it inside, black off the body (densepose_image.py).
 Decoders take uint8 or float videos (F, H, W, 3) in 0..255 and tolerate moderate noise.
 """
 
@@ -21,16 +22,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from unityvideo_jax import modalities
 from unityvideo_jax.data.render.colormaps import DEPTH_CURVE, FLOW_WHEEL, WHEEL_STEPS
+from unityvideo_jax.data.render.densepose_image import decode_body_chart, render_body_chart
 from unityvideo_jax.data.render.segmentation_image import decode_instances, render_instances
 from unityvideo_jax.data.render.skeleton_image import draw_skeletons, find_joints
 
 DEPTH_NEAR, DEPTH_FAR = 0.25, 100.0  # metres
 FLOW_MAX_FRACTION = 0.15  # saturation magnitude as a share of the frame width
-NUM_PARTS, PART_STEP = 14, 17
 
 
 def _u8(colour: np.ndarray) -> np.ndarray:
@@ -90,21 +90,16 @@ def decode_segmentation(video: np.ndarray, **options: Any) -> dict[str, np.ndarr
     return {"instances": instances, "foreground": instances > 0}
 
 
-# DensePose.
+# DensePose (densepose_image.py renders).
 def render_densepose(parts: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    on_body = (parts > 0)[..., None]
-    rgb = np.concatenate([parts[..., None] * float(PART_STEP), 255.0 * uv], -1)
-    return _u8(np.where(on_body, rgb, 0.0))
+    return render_body_chart(parts, uv)
 
 
 def decode_densepose(video: np.ndarray, median: int = 1) -> dict[str, np.ndarray]:
-    """`median` > 1 filters the part code over median x median pixels first: it makes a noisy
-    (e.g. VAE-decoded) rendering's parts much more accurate, at a small cost on part borders."""
-    video = _video(video)
-    code = ndimage.median_filter(video[..., 0], size=(1, median, median)) if median > 1 else video[..., 0]
-    parts = np.clip(np.round(code / PART_STEP), 0, NUM_PARTS).astype(np.uint8)
-    uv = np.where((parts > 0)[..., None], np.clip(video[..., 1:] / 255.0, 0.0, 1.0), 0.0)
-    return {"parts": parts, "uv": uv.astype(np.float32)}
+    """Part ids `parts` (0 off the body) and chart coordinates `uv`; `median` > 1 filters the colours
+    over median x median pixels first: a noisy (e.g. VAE-decoded) rendering's parts come out much
+    more accurate, at a small cost on part borders."""
+    return decode_body_chart(_video(video), median)
 
 
 # Skeleton.

@@ -1,7 +1,8 @@
 """Skeleton drawings: limbs and joints on black, and joints found again as colour blobs.
 
-Joint j is a full-bright disc in hue j of 17; limb k of a figure's limb list is a half-bright line
-in hue k. All limbs are drawn before any joint so joints stay whole. Decoding classifies each pixel
+Joint j is a full-bright disc in hue j of 17; limbs are mid-grey lines. All limbs are drawn before
+any joint so joints stay whole. Limbs carry no hue (chroma 0) so that, blurred in an unsure
+prediction, they never read as a joint: the chroma of a pixel is the joints' alone. Decoding classifies each pixel
 by its nearest colour (black, a joint, a limb), splits each joint's pixels into connected blobs and
 returns the blob centroids: one candidate per figure that shows that joint. Which figure a blob
 belongs to is left to the caller (`nearest_blob_distance` matches them to ground truth).
@@ -24,7 +25,7 @@ JOINT_COLOURS = hue_palette(NUM_KEYPOINTS, 1.0)
 PEAK_SHARE = 0.5  # a chroma peak counts from this share of the frame's strongest joint chroma
 PEAK_FLOOR = 10.0  # and above this chroma (0..255): noise on black is no joint
 MAX_FIGURES = 3  # candidates per joint and frame from the chroma peaks
-LIMB_COLOURS = hue_palette(NUM_KEYPOINTS, 0.5)
+LIMB_COLOUR = np.array([128, 128, 128], np.uint8)
 
 
 def joint_radius(width: int) -> float:
@@ -61,9 +62,9 @@ def draw_skeletons(
     keypoints = keypoints.astype(np.float64)
     for f, canvas in enumerate(video):
         for p, kind in enumerate(kinds):
-            for k, (i, j) in enumerate(LIMBS[kind]):
+            for i, j in LIMBS[kind]:
                 if visibility[f, p, i] and visibility[f, p, j]:
-                    _stroke(canvas, keypoints[f, p, i], keypoints[f, p, j], limb_half_width(width), LIMB_COLOURS[k])
+                    _stroke(canvas, keypoints[f, p, i], keypoints[f, p, j], limb_half_width(width), LIMB_COLOUR)
         for p, j in zip(*np.nonzero(visibility[f])):
             _stroke(canvas, keypoints[f, p, j], keypoints[f, p, j], joint_radius(width), JOINT_COLOURS[j])
     return video
@@ -72,8 +73,8 @@ def draw_skeletons(
 def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
     """Joint candidates: `joints` (F, 17, K, 2) blob centroids (x, y) and `found` (F, 17, K)."""
     frames = video.shape[0]
-    palette = np.concatenate([np.zeros((1, 3), np.uint8), JOINT_COLOURS, LIMB_COLOURS])
-    label = nearest_entry(video, palette)  # 0 black, 1..17 joints, then limbs
+    palette = np.concatenate([np.zeros((1, 3), np.uint8), JOINT_COLOURS, LIMB_COLOUR[None]])
+    label = nearest_entry(video, palette)  # 0 black, 1..17 joints, 18 a limb
     in_plane = np.zeros((3, 3, 3), bool)
     in_plane[1] = True  # blobs never join across frames
     per_frame: list[list[list[np.ndarray]]] = [[[] for _ in range(NUM_KEYPOINTS)] for _ in range(frames)]
