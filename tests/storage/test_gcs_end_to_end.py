@@ -107,7 +107,7 @@ def test_a_run_in_the_bucket_equals_the_same_run_on_local_folders(runs):
         assert _read(local, name) == _read(remote, name), name
     config = lambda d: json.loads(_read(d, f"checkpoints/{STEPS}/config/metadata"))  # noqa: E731
     a, b = config(local), config(remote)
-    assert (a["data"].pop("path"), b["data"].pop("path")) == (str(runs["tmp"] / "data/unisynth/kill/1.1.0"), runs["data"])
+    assert (a["data"].pop("path"), b["data"].pop("path")) == (str(runs["tmp"] / "data/unisynth/kill/1.2.0"), runs["data"])
     assert a == b
     losses = lambda d: [(r["step"], r["loss"]) for r in map(json.loads, _read(d, "metrics.jsonl").splitlines())]  # noqa: E731
     assert losses(local) == losses(remote) and len(losses(local)) == STEPS // 2

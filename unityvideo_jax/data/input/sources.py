@@ -197,5 +197,5 @@ def open_sources(config) -> dict:
         return _tfds(config, directory)
     raise FileNotFoundError(
         f"config.data.path={path} holds neither manifest.json (a `unityvideo preprocess` output) nor "
-        "dataset_info.json (a UniSynth TFDS version folder, e.g. <data_dir>/unisynth/tiny/1.1.0)"
+        "dataset_info.json (a UniSynth TFDS version folder, e.g. <data_dir>/unisynth/tiny/1.2.0)"
     )

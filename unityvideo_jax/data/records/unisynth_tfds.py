@@ -64,10 +64,11 @@ class UniSynth(tfds.core.GeneratorBasedBuilder):
     """UniSynth clips with every modality rendering and their ground truth."""
 
     name = "unisynth"
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "First release.",
         "1.1.0": "Segmentation palette: the three largest instances in red, green and blue (blends read as chances).",
+        "1.2.0": "DensePose as a T-pose body chart (R on the body, G and B the chart place); skeleton limbs grey.",
     }
     BUILDER_CONFIGS = [
         UniSynthConfig(name="tiny", description="9 frames of 64x64: the tiny pixel-space configs"),
