@@ -25,7 +25,7 @@ ROUND_TRIP = (
     ("segmentation", "foreground_iou", 1.0, False),
     ("skeleton", "pck", 0.9, False),  # joints a pixel apart can merge into one blob at 32 px
     ("densepose", "body_part_accuracy", 0.999, False),
-    ("densepose", "uv_error", 0.005, True),
+    ("densepose", "uv_error", 0.01, True),  # the body chart gives U and V steps of ~1/60
 )
 
 
