@@ -82,9 +82,10 @@ def _squares() -> np.ndarray:
 def test_perfect_and_swapped_labellings_score_miou_one():
     gt = _squares()
     every = _all(gt.shape)
-    assert metrics.segmentation_scores(gt, gt, every) == {"miou": 1.0, "foreground_iou": 1.0}
+    perfect = {"miou": 1.0, "foreground_iou": 1.0, "second_iou": 1.0}
+    assert metrics.segmentation_scores(gt, gt, every) == perfect
     swapped = np.choose(gt, [0, 7, 3])  # ids 1 -> 7, 2 -> 3
-    assert metrics.segmentation_scores(swapped, gt, every) == {"miou": 1.0, "foreground_iou": 1.0}
+    assert metrics.segmentation_scores(swapped, gt, every) == perfect
 
 
 def test_known_wrong_masks():
@@ -92,13 +93,35 @@ def test_known_wrong_masks():
     every = _all(gt.shape)
     half = gt.copy()
     half[:, 0:2, 0:4] = 0  # instance 1 half missed: IoU 0.5
-    assert metrics.segmentation_scores(half, gt, every) == pytest.approx({"miou": 0.75, "foreground_iou": 48 / 64})
+    assert metrics.segmentation_scores(half, gt, every) == pytest.approx(
+        {"miou": 0.75, "foreground_iou": 48 / 64, "second_iou": 1.0})  # now 1 is the smaller (8 < 16 pixels a frame)
     merged = (gt > 0).astype(np.int32)  # both instances as one: IoU 0.5 for one, the other missed
     assert metrics.segmentation_scores(merged, gt, every)["miou"] == pytest.approx(0.25)
     extra = gt.copy()
     extra[:, 0:2, 8:10] = 5  # a hallucinated instance counts as IoU 0
     assert metrics.segmentation_scores(extra, gt, every)["miou"] == pytest.approx(2 / 3)
-    assert metrics.segmentation_scores(np.zeros_like(gt), gt, every) == {"miou": 0.0, "foreground_iou": 0.0}
+    assert metrics.segmentation_scores(np.zeros_like(gt), gt, every) == {
+        "miou": 0.0, "foreground_iou": 0.0, "second_iou": 0.0}
+
+
+def test_second_instance_iou_follows_the_smaller_instance():
+    gt = _squares()
+    gt[:, 0:4, 0:5] = 1  # instance 1 is now the larger (20 against 16 pixels a frame)
+    every = _all(gt.shape)
+    found_first = np.where(gt == 1, 1, 0)  # the second instance missed
+    assert metrics.ranked_instance_iou(found_first, gt, every, 1) == 1.0
+    assert metrics.segmentation_scores(found_first, gt, every)["second_iou"] == 0.0
+    found_second = np.where(gt == 2, 4, 0)
+    found_second[:, 6:8, 6:10] = 0  # half of it
+    assert metrics.segmentation_scores(found_second, gt, every)["second_iou"] == pytest.approx(0.5)
+    merged = (gt > 0).astype(np.int32)  # one blob over both: matched to the larger, the second missed
+    assert metrics.segmentation_scores(merged, gt, every)["second_iou"] == 0.0
+    one = np.where(gt == 2, 0, gt)
+    assert np.isnan(metrics.segmentation_scores(one, one, every)["second_iou"])  # no second instance
+    # The ranking counts the scored pixels only: on the right half instance 2 is the larger.
+    right = np.zeros(gt.shape, bool)
+    right[:, :, 4:] = True
+    assert metrics.ranked_instance_iou(found_second, gt, right, 1) == pytest.approx(0.5)
 
 
 def test_matching_maximises_total_iou_not_greedy_pairs():

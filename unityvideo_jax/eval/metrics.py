@@ -78,10 +78,16 @@ def instance_ious(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> tuple[n
     """IoUs of the one-to-one matching (Hungarian, maximal total IoU) between the foreground
     instances of `pred` and `gt` (F, H, W), each instance taken over the whole video (so a swapped
     labelling costs nothing), counted on `mask` pixels; also the instance counts (pred, gt)."""
+    matched, _, n_pred, n_gt = _matching(pred, gt, mask)
+    return matched, n_pred, n_gt
+
+
+def _matching(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """instance_ious, plus the ground-truth instance ids the matched IoUs belong to."""
     p, g = pred[mask], gt[mask]
     pred_ids, gt_ids = np.unique(p[p > 0]), np.unique(g[g > 0])
     if pred_ids.size == 0 or gt_ids.size == 0:
-        return np.zeros(0), pred_ids.size, gt_ids.size
+        return np.zeros(0), np.zeros(0, gt_ids.dtype), pred_ids.size, gt_ids.size
     p_index = np.searchsorted(pred_ids, p)  # only meaningful where p > 0
     g_index = np.searchsorted(gt_ids, g)
     both = (p > 0) & (g > 0)
@@ -91,12 +97,28 @@ def instance_ious(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> tuple[n
     g_area = np.bincount(g_index[g > 0], minlength=gt_ids.size)
     iou = inter / (p_area[:, None] + g_area[None, :] - inter)
     rows, cols = linear_sum_assignment(-iou)
-    return iou[rows, cols], pred_ids.size, gt_ids.size
+    return iou[rows, cols], gt_ids[cols], pred_ids.size, gt_ids.size
+
+
+def ranked_instance_iou(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, rank: int) -> float:
+    """Matched IoU (as in instance_ious; 0 when no predicted instance is matched to it) of the
+    ground-truth instance with the `rank`-th largest area on `mask` pixels (1 = the largest; ties by
+    id); NaN when the ground truth has fewer instances there."""
+    g = gt[mask]
+    ids, counts = np.unique(g[g > 0], return_counts=True)
+    if ids.size < rank:
+        return float("nan")
+    wanted = ids[np.lexsort((ids, -counts))][rank - 1]
+    matched, owners, _, _ = _matching(pred, gt, mask)
+    hit = matched[owners == wanted]
+    return float(hit[0]) if hit.size else 0.0
 
 
 def segmentation_scores(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """`miou`: matched IoUs summed over max(#pred, #gt) instances, so a missed instance and a
-    hallucinated one each count as IoU 0; `foreground_iou`: IoU of pred > 0 against gt > 0."""
+    hallucinated one each count as IoU 0; `foreground_iou`: IoU of pred > 0 against gt > 0;
+    `second_iou`: the matched IoU of the second largest ground-truth instance (ranked_instance_iou):
+    whether a model finds more than the one object that dominates a clip."""
     matched, n_pred, n_gt = instance_ious(pred, gt, mask)
     count = max(n_pred, n_gt)
     fg_p, fg_g = (pred > 0) & mask, (gt > 0) & mask
@@ -104,6 +126,7 @@ def segmentation_scores(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> d
     return {
         "miou": float(matched.sum() / count) if count else float("nan"),
         "foreground_iou": float(np.count_nonzero(fg_p & fg_g) / union) if union else float("nan"),
+        "second_iou": ranked_instance_iou(pred, gt, mask, 2),
     }
 
 
