@@ -192,6 +192,23 @@ def test_skeleton_posterior_mean_reads_dim_blurred_joints(clips, blur, dim, min_
     assert np.mean(pcks) >= min_pck and np.mean(precisions) >= min_pck
 
 
+def test_skeleton_joint_drawn_dim_beside_a_sure_one_is_found():
+    """A frame where the model is sure of one joint (a full-bright disc) and unsure of another (a dim,
+    blurred one): the dim joint is read from its chroma peak, and no other joint appears."""
+    from scipy import ndimage
+
+    keypoints = np.array([[[[10.0, 12.0], [40.0, 30.0]] + [[0.0, 0.0]] * 15]])
+    sure, unsure = np.zeros((1, 1, 17), bool), np.zeros((1, 1, 17), bool)
+    sure[0, 0, 0], unsure[0, 0, 1] = True, True
+    draw = lambda seen: renderings.render(  # noqa: E731
+        "skeleton", {"keypoints": keypoints, "visibility": seen, "size": (48, 48)}).astype(np.float32)
+    frame = draw(sure) + 0.6 * ndimage.gaussian_filter(draw(unsure), (0, 1.0, 1.0, 0))
+    decoded = renderings.decode("skeleton", frame)
+    found = decoded["found"][0]
+    assert found[0].sum() == 1 and found[1].sum() == 1 and found[2:].sum() == 0
+    np.testing.assert_allclose(decoded["joints"][0, 1, 0], [40.0, 30.0], atol=0.5)
+
+
 def test_skeleton_noise_on_black_is_no_joint():
     noise = np.clip(np.random.default_rng(0).normal(0.0, 6.0, (3, 32, 32, 3)), 0, 255)
     assert renderings.decode("skeleton", noise)["found"].sum() == 0

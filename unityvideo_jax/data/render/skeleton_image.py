@@ -8,9 +8,11 @@ returns the blob centroids: one candidate per figure that shows that joint. Whic
 belongs to is left to the caller (`nearest_blob_distance` matches them to ground truth).
 
 An unsure model's posterior mean draws no full-bright disc: its joints are dim, blurred blends that
-the nearest colour calls black. In a frame where no joint blob is found, each joint is read instead
-from its hue's chroma map (`joint_peaks`): the local maxima of the chroma of pixels whose hue is
-nearest that joint's, at least PEAK_SHARE of the frame's strongest, at most MAX_FIGURES of them.
+the nearest colour calls black. A joint with no blob in a frame is read instead from its hue's
+chroma map (`joint_peaks`): the local maxima of the chroma of pixels whose hue is nearest that
+joint's, at least PEAK_SHARE of the strongest among the joints read so, and SURE_SHARE of the
+strongest of all (noise around a full-bright disc is no joint), at most MAX_FIGURES of them. A clean
+rendering has no chroma but its joints' (limbs are grey), so this finds nothing there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from unityvideo_jax.data.render.keypoints import LIMBS, NUM_KEYPOINTS
 JOINT_COLOURS = hue_palette(NUM_KEYPOINTS, 1.0)
 PEAK_SHARE = 0.5  # a chroma peak counts from this share of the frame's strongest joint chroma
 PEAK_FLOOR = 10.0  # and above this chroma (0..255): noise on black is no joint
+SURE_SHARE = 0.2  # and above this share of the frame's strongest chroma of all (a noisy full-bright disc's)
 MAX_FIGURES = 3  # candidates per joint and frame from the chroma peaks
 LIMB_COLOUR = np.array([128, 128, 128], np.uint8)
 
@@ -91,8 +94,9 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
             if a >= min_area:
                 per_frame[int(round(frame))][j].append(np.array([cx, cy]))
     for f, frame in enumerate(per_frame):
-        if not any(frame):  # nothing full-bright: an unsure prediction's dim blend, read by hue
-            per_frame[f] = joint_peaks(video[f])
+        if not all(frame):  # joints drawn dim (an unsure prediction's blend): read by hue
+            peaks = joint_peaks(video[f], [j for j, candidates in enumerate(frame) if not candidates])
+            per_frame[f] = [candidates or peaks[j] for j, candidates in enumerate(frame)]
     most = max([1] + [len(c) for frame in per_frame for c in frame])
     joints = np.zeros((frames, NUM_KEYPOINTS, most, 2), np.float32)
     found = np.zeros((frames, NUM_KEYPOINTS, most), bool)
@@ -103,8 +107,11 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
     return {"joints": joints, "found": found}
 
 
-def joint_peaks(frame: np.ndarray) -> list[list[np.ndarray]]:
-    """Per joint, the (x, y) of up to MAX_FIGURES chroma peaks of its hue in one frame (H, W, 3) 0..255."""
+def joint_peaks(frame: np.ndarray, joints: list[int] | None = None) -> list[list[np.ndarray]]:
+    """Per joint, the (x, y) of up to MAX_FIGURES chroma peaks of its hue in one frame (H, W, 3) 0..255;
+    only `joints` (default all) are read, and the share is of the strongest among them (a joint drawn
+    full-bright elsewhere in the frame does not silence a dim one)."""
+    joints = list(range(NUM_KEYPOINTS)) if joints is None else list(joints)
     frame = frame.astype(np.float32)
     top, low = frame.max(-1), frame.min(-1)
     chroma = top - low
@@ -112,14 +119,14 @@ def joint_peaks(frame: np.ndarray) -> list[list[np.ndarray]]:
     safe = np.maximum(chroma, 1e-6)
     hue = np.where(top == r, ((g - b) / safe) % 6.0, np.where(top == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
     joint = np.round(hue / 6.0 * NUM_KEYPOINTS).astype(int) % NUM_KEYPOINTS  # the palette's hue i / 17
-    heat = np.stack([ndimage.gaussian_filter(np.where(joint == j, chroma, 0.0), 0.7) for j in range(NUM_KEYPOINTS)])
-    floor = max(PEAK_FLOOR, PEAK_SHARE * float(heat.max()))
-    peaks: list[list[np.ndarray]] = []
-    for j in range(NUM_KEYPOINTS):
-        h = heat[j]
+    heat = {j: ndimage.gaussian_filter(np.where(joint == j, chroma, 0.0), 0.7) for j in joints}
+    strongest = float(ndimage.gaussian_filter(chroma, 0.7).max())
+    floor = max([PEAK_FLOOR, SURE_SHARE * strongest] + [PEAK_SHARE * float(h.max()) for h in heat.values()])
+    peaks: list[list[np.ndarray]] = [[] for _ in range(NUM_KEYPOINTS)]
+    for j, h in heat.items():
         ys, xs = np.nonzero((h == ndimage.maximum_filter(h, size=3)) & (h >= floor))
         order = np.argsort(-h[ys, xs])[:MAX_FIGURES]
-        peaks.append([_refined(h, int(ys[i]), int(xs[i])) for i in order])
+        peaks[j] = [_refined(h, int(ys[i]), int(xs[i])) for i in order]
     return peaks
 
 
