@@ -3,8 +3,9 @@ and single-modality training, and the in-context learner / switcher on and off.
 
     python benchmarks/ablation.py [--steps 12000] [--seeds 2] [--count 8] [--output runs/ablation]
 
-Every run trains the demo's model (configs/demo.py) on the same UniSynth set for the same number of
-steps, then is scored by `unityvideo_jax.eval.evaluate` on the same held-out clips (validation split:
+Every run trains the demo's long recipe (configs/demo_long.py: the demo's model, every modality drawn
+equally often, the learning rate decayed to 0 at the last step) on the same UniSynth set for the
+same number of steps, then is scored by `unityvideo_jax.eval.evaluate` on the same held-out clips (validation split:
 the ablation informs choices): estimation, conditional generation (the modality estimated back from the
 generated video against the condition, and the warping error) and joint generation (the modality
 estimated back from the generated video against the generated modality). `unified` and
@@ -102,7 +103,7 @@ def run_variant(name: str, seed: int, args, out: Path) -> dict:
     done = workdir / "results.json"
     if done.exists():
         return json.loads(done.read_text())
-    config = demo_config(out, clips_per_family=args.clips_per_family)
+    config = demo_config(out, clips_per_family=args.clips_per_family, config_name=args.config)
     config.train.update(steps=args.steps, checkpoint_every=max(args.steps // 10, 1), seed=seed)
     config.data.seed = seed
     VARIANTS[name](config)
@@ -121,6 +122,7 @@ def main():
     p.add_argument("--seeds", type=int, default=2, help=f"seeds of {', '.join(SEEDED)}")
     p.add_argument("--count", type=int, default=8, help="held-out validation clips per family")
     p.add_argument("--clips-per-family", type=int, default=1024)
+    p.add_argument("--config", default="demo_long", help="the recipe every variant changes (its steps become --steps)")
     p.add_argument("--sampling-steps", type=int, default=4, help="sampling steps of generation")
     p.add_argument("--estimate-steps", type=int, default=1, help="sampling steps of estimation (as the demo)")
     p.add_argument("--samples", type=int, default=2)
