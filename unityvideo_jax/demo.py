@@ -30,8 +30,10 @@ PANEL_NOTES = {
     "estimate": "Estimates are the model's posterior mean (one sampling step, averaged over draws): where the model "
                 "is unsure they blur toward what the training set looks like on average, and each token's 4 x 4 "
                 "pixel patch shows as a block. An unsure skeleton is dim: no joint is drawn full-bright, and the "
-                "scores read its joints from each joint colour's strongest spots. Flow and DensePose colours of an "
-                "unsure model are blends, which decode to no particular motion or body part.",
+                "scores read its joints from each joint colour's strongest spots. An unsure flow is greyer: its "
+                "chroma is read as the mean motion. In DensePose the red is the chance that a pixel is on the body "
+                "and the green and blue, taken relative to the red, the mean of where on the body chart it may lie, "
+                "so an unsure pixel reads as a likely part (often the torso, in the chart's middle).",
     "joint": "Joint generation has no ground truth to show: the metrics score how well the generated modality agrees "
              "with the one the model estimates back from the generated video.",
 }
