@@ -285,6 +285,31 @@ def test_densepose_rejects_unknown_part_ids():
         renderings.render("densepose", {"parts": np.full((1, 2, 2), 15), "uv": np.zeros((1, 2, 2, 2))})
 
 
+def test_reading_of_a_clean_rendering_is_the_rendering(clips):
+    for clip in clips:
+        for name in ("depth", "flow", "segmentation", "densepose"):
+            video = renderings.render(name, clip)
+            np.testing.assert_array_equal(renderings.render_reading(name, video), video, err_msg=name)
+        skeleton = renderings.render("skeleton", clip)
+        reading = renderings.render_reading("skeleton", skeleton)
+        joints = (skeleton[..., None, :] == JOINT_COLOURS).all(-1).any(-1)
+        assert (reading[joints] == skeleton[joints]).all(-1).mean() > 0.8  # the discs (overlaps may shift one)
+        assert (reading.max(-1) > 0).sum() < (skeleton.max(-1) > 0).sum()  # and no limbs
+
+
+def test_reading_of_an_unsure_prediction_is_drawn_clean(clips):
+    from scipy import ndimage
+
+    clip = clips[0]
+    dim = ndimage.gaussian_filter(renderings.render("skeleton", clip).astype(np.float32), (0, 1.0, 1.0, 0)) * 0.4
+    reading = renderings.render_reading("skeleton", dim)
+    drawn = reading.reshape(-1, 3)[reading.reshape(-1, 3).max(-1) > 0]
+    assert len(drawn) and (drawn[:, None] == JOINT_COLOURS).all(-1).any(-1).all()  # full-bright joint hues only
+    blend = 0.5 * renderings.render("segmentation", clip).astype(np.float32)  # half chance of every instance
+    colours = np.unique(renderings.render_reading("segmentation", blend).reshape(-1, 3), axis=0)
+    assert all((c == segmentation_image.SEGMENTATION_PALETTE).all(-1).any() for c in colours)
+
+
 def test_render_and_decode_reject_bad_input(clips):
     with pytest.raises(ValueError, match="missing uv"):
         renderings.render("densepose", {"parts": clips[0].parts})

@@ -29,7 +29,8 @@ DEMO_CONFIG = "demo"  # configs/demo.py: the tiny config tuned to read its input
 PANEL_NOTES = {
     "estimate": "Estimates are the model's posterior mean (one sampling step, averaged over draws): where the model "
                 "is unsure they blur toward what the training set looks like on average, and each token's 4 x 4 "
-                "pixel patch shows as a block. An unsure skeleton is dim: no joint is drawn full-bright, and the "
+                "pixel patch shows as a block. The third panel draws what the scores decode from it, cleanly. "
+                "An unsure skeleton is dim: no joint is drawn full-bright, and the "
                 "scores read its joints from each joint colour's strongest spots. An unsure flow is greyer: its "
                 "chroma is read as the mean motion. In DensePose the red is the chance that a pixel is on the body "
                 "and the green and blue, taken relative to the red, the mean of where on the body chart it may lie, "
@@ -79,7 +80,8 @@ def loss_curves(metrics_file: Path, out: Path) -> Path:
 def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int = 0,
                 estimate_steps: int | None = None) -> list[dict]:
     """One held-out clip per training family; per modality it has: estimate and condition grids, and a
-    joint generation from its caption. Rows: input | prediction | ground truth."""
+    joint generation from its caption. Rows: input | prediction | ground truth; an estimate shows,
+    before the ground truth, what the scores read in it (renderings.render_reading)."""
     from unityvideo_jax.data.input.heldout import eval_clips
     from unityvideo_jax.data.unisynth.clips import TRAIN_FAMILIES
 
@@ -93,7 +95,7 @@ def video_grids(pipeline, config, out: Path, steps: int, samples: int, seed: int
             cond = pipeline.run("condition", name, condition=truth, prompt=clip.caption, steps=steps, seed=seed)
             joint = pipeline.run("joint", name, prompt=clip.caption, steps=steps, seed=seed)
             grids = {
-                "estimate": side_by_side(clip.rgb, est.aux[0], truth[0]),
+                "estimate": side_by_side(clip.rgb, est.aux[0], renderings.render_reading(name, est.aux[0]), truth[0]),
                 "condition": side_by_side(truth[0], cond.rgb[0], clip.rgb),
                 "joint": side_by_side(joint.rgb[0], joint.aux[0]),  # no third panel: nothing to compare with
             }
@@ -152,7 +154,7 @@ def shipped_budget(config_name: str) -> str | None:
 def index_html(out: Path, entries: list[dict], summary: dict, metrics_md: str | None,
                budgets_md: str | None = None) -> Path:
     rows = []
-    for task, what in (("estimate", "input video | estimated modality | ground truth"),
+    for task, what in (("estimate", "input video | estimated modality | what the scores read in it | ground truth"),
                        ("estimate_streams", "all the family's modalities estimated in one pass: input video | "
                                             "each estimated modality (top), each ground truth (bottom)"),
                        ("condition", "modality condition | generated video | ground-truth video"),

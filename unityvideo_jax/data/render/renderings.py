@@ -26,8 +26,8 @@ import numpy as np
 from unityvideo_jax import modalities
 from unityvideo_jax.data.render.colormaps import DEPTH_CURVE, FLOW_WHEEL, WHEEL_STEPS
 from unityvideo_jax.data.render.densepose_image import decode_body_chart, render_body_chart
-from unityvideo_jax.data.render.segmentation_image import decode_instances, render_instances
-from unityvideo_jax.data.render.skeleton_image import draw_skeletons, find_joints
+from unityvideo_jax.data.render.segmentation_image import SEGMENTATION_PALETTE, decode_instances, render_instances
+from unityvideo_jax.data.render.skeleton_image import draw_joints, draw_skeletons, find_joints
 
 DEPTH_NEAR, DEPTH_FAR = 0.25, 100.0  # metres
 FLOW_MAX_FRACTION = 0.15  # saturation magnitude as a share of the frame width
@@ -176,3 +176,16 @@ def decode(name: str, video: np.ndarray, **options: Any) -> dict[str, np.ndarray
     `min_share`)."""
     name = modalities.get(name).name
     return DECODERS[name](video, **options)
+
+
+def render_reading(name: str, video: np.ndarray, **options: Any) -> np.ndarray:
+    """uint8 video (F, H, W, 3): what `decode(name, video, **options)` reads in a (possibly blurred,
+    blended) prediction, drawn again as a clean rendering: what the scores see. Skeletons show the
+    joints found, as discs without limbs (which figure a joint belongs to is not decoded)."""
+    name = modalities.get(name).name
+    decoded = decode(name, video, **options)
+    if name == "skeleton":
+        return draw_joints(decoded["joints"], decoded["found"], *np.shape(video)[1:3])
+    if name == "segmentation":  # ids are palette entries already: no renumbering
+        return SEGMENTATION_PALETTE[decoded["instances"]]
+    return RENDERERS[name](decoded)

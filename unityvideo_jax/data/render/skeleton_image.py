@@ -73,6 +73,17 @@ def draw_skeletons(
     return video
 
 
+def draw_joints(joints: np.ndarray, found: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 video (F, H, W, 3) of decoded joint candidates (joints (F, 17, K, 2), found (F, 17, K)):
+    each a full-bright disc in its joint's hue, with no limbs (which figure a candidate belongs to is
+    not decoded)."""
+    video = np.zeros((joints.shape[0], height, width, 3), np.uint8)
+    for f, j, k in zip(*np.nonzero(found)):
+        point = joints[f, j, k].astype(np.float64)
+        _stroke(video[f], point, point, joint_radius(width), JOINT_COLOURS[j])
+    return video
+
+
 def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
     """Joint candidates: `joints` (F, 17, K, 2) blob centroids (x, y) and `found` (F, 17, K)."""
     frames = video.shape[0]
