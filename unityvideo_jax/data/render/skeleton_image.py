@@ -1,18 +1,27 @@
-"""Skeleton drawings: limbs and joints on black, and joints found again as colour blobs.
+"""Skeleton drawings whose colours say which joint a pixel belongs to even when blended, and back.
 
-Joint j is a full-bright disc in hue j of 17; limbs are mid-grey lines. All limbs are drawn before
-any joint so joints stay whole. Limbs carry no hue (chroma 0) so that, blurred in an unsure
-prediction, they never read as a joint: the chroma of a pixel is the joints' alone. Decoding classifies each pixel
-by its nearest colour (black, a joint, a limb), splits each joint's pixels into connected blobs and
-returns the blob centroids: one candidate per figure that shows that joint. Which figure a blob
-belongs to is left to the caller (`nearest_blob_distance` matches them to ground truth).
+Every drawn pixel is R = its strength (255 on a joint's disc, LIMB_LEVEL on a limb) times
+(1, G', B'), where (G', B') is a place on a chart of the joints (JOINT_CHART): B' the joint's row
+down a standing body (eyes, nose, ears, shoulders, elbows, hips, wrists, knees, ankles, in the order
+they usually appear from top to bottom) and G' its side (the figure's right below 0.5, its left
+above, the middle for the nose). A limb's pixels take the chart place of the nearer of its two
+joints (a place in between could be a third joint's: the shoulder-hip limb would cross the elbows'
+row). All limbs are drawn before any joint so joints stay whole; black is no skeleton.
 
-An unsure model's posterior mean draws no full-bright disc: its joints are dim, blurred blends that
-the nearest colour calls black. A joint with no blob in a frame is read instead from its hue's
-chroma map (`joint_peaks`): the local maxima of the chroma of pixels whose hue is nearest that
-joint's, at least PEAK_SHARE of the strongest among the joints read so, and SURE_SHARE of the
-strongest of all (noise around a full-bright disc is no joint), at most MAX_FIGURES of them. A clean
-rendering has no chroma but its joints' (limbs are grey), so this finds nothing there.
+Why a chart and not a hue per joint: the mean of what a pixel might be, which is what a model trained
+with a squared error draws when it is unsure, is a blend, and a blend of hues is a hue of some other
+joint (or grey). Here R is how much skeleton the pixel has, and (G, B) / R the mean chart place of
+the joints it may show, which lies between joints that are neighbours on the body, so it reads as one
+of them; a pair unsure between left and right reads as one side of the right row.
+
+Decoding: each pixel's joint is the one whose chart place is nearest (G, B) / R (over its 3 x 3
+neighbourhood). Pixels at least
+halfway from LIMB_LEVEL to 255 in R are joint pixels: each joint's connected blobs give one
+candidate per figure that shows it (their centroids). A joint with no blob in a frame (an unsure
+prediction draws no full-bright disc) is read from its strength map (R over its pixels, lightly
+blurred): local maxima of at least PEAK_SHARE of the strongest among the joints read so, SURE_SHARE
+of the frame's strongest of all and PEAK_FLOOR, at most MAX_FIGURES of them. Which figure a
+candidate belongs to is left to the caller (`nearest_blob_distance` matches them to ground truth).
 """
 
 from __future__ import annotations
@@ -20,15 +29,28 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from unityvideo_jax.data.render.colormaps import hue_palette, nearest_entry
 from unityvideo_jax.data.render.keypoints import LIMBS, NUM_KEYPOINTS
 
-JOINT_COLOURS = hue_palette(NUM_KEYPOINTS, 1.0)
-PEAK_SHARE = 0.5  # a chroma peak counts from this share of the frame's strongest joint chroma
-PEAK_FLOOR = 10.0  # and above this chroma (0..255): noise on black is no joint
-SURE_SHARE = 0.2  # and above this share of the frame's strongest chroma of all (a noisy full-bright disc's)
-MAX_FIGURES = 3  # candidates per joint and frame from the chroma peaks
-LIMB_COLOUR = np.array([128, 128, 128], np.uint8)
+LIMB_LEVEL = 64.0  # a limb's strength (R): a joint's disc is 255; dim, so a blurred limb stays under SURE_SHARE
+PEAK_SHARE = 0.5  # a strength peak counts from this share of the strongest among the joints read from peaks
+PEAK_FLOOR = 12.0  # and above this strength (0..255): noise on black is no joint
+SURE_SHARE = 0.3  # and above this share of the frame's strongest of all (a limb or noise near a sure joint)
+MAX_FIGURES = 3  # candidates per joint and frame from the strength peaks
+SIDE = 0.08  # the chart's half-distance between a left and a right joint: under half a row (0.125)
+
+
+def _chart() -> np.ndarray:
+    """(17, 2) chart places (side, row) in 0..1 of COCO's joints (keypoints.COCO_KEYPOINTS order)."""
+    order = ("eye", "nose", "ear", "shoulder", "elbow", "hip", "wrist", "knee", "ankle")
+    rows = {name: i / (len(order) - 1) for i, name in enumerate(order)}  # evenly spaced: noise flips none
+    places = [(0.5, rows["nose"])]
+    for name in ("eye", "ear", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"):
+        places += [(0.5 + SIDE, rows[name]), (0.5 - SIDE, rows[name])]  # left, right: the figure's left at right
+    return np.array(places)
+
+
+JOINT_CHART = _chart()
+JOINT_COLOURS = np.round(255.0 * np.concatenate([np.ones((NUM_KEYPOINTS, 1)), JOINT_CHART], -1)).astype(np.uint8)
 
 
 def joint_radius(width: int) -> float:
@@ -41,9 +63,10 @@ def limb_half_width(width: int) -> float:
     return max(0.5, width / 256)
 
 
-def _stroke(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, reach: float, colour: np.ndarray) -> None:
+def _stroke(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, reach: float, colour) -> None:
     """Paint every pixel whose centre lies within `reach` of the segment a -> b (a disc if a == b);
-    only the segment's bounding rectangle is examined."""
+    only the segment's bounding rectangle is examined. `colour` is an RGB, or a function of the
+    pixels' places along the segment (N,) in 0..1 giving their RGBs (N, 3)."""
     h, w = canvas.shape[:2]
     x0, y0 = np.maximum(np.floor(np.minimum(a, b) - reach), 0).astype(int)
     x1, y1 = np.minimum(np.ceil(np.maximum(a, b) + reach) + 1, (w, h)).astype(int)
@@ -54,7 +77,16 @@ def _stroke(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, reach: float, colo
     step = b - a
     along = np.clip((offset @ step) / max(float(step @ step), 1e-9), 0.0, 1.0)
     inside = np.linalg.norm(offset - along[..., None] * step, axis=-1) <= reach
-    canvas[y0:y1, x0:x1][inside] = colour
+    canvas[y0:y1, x0:x1][inside] = colour(along[inside]) if callable(colour) else colour
+
+
+def _limb_colour(i: int, j: int):
+    """Pixel colours of the limb from joint i to joint j: LIMB_LEVEL x (1, the nearer joint's chart place)."""
+    def colour(along: np.ndarray) -> np.ndarray:
+        place = np.where(along[:, None] < 0.5, JOINT_CHART[i], JOINT_CHART[j])
+        rgb = LIMB_LEVEL * np.concatenate([np.ones((len(along), 1)), place], -1)
+        return np.round(rgb).astype(np.uint8)
+    return colour
 
 
 def draw_skeletons(
@@ -67,7 +99,7 @@ def draw_skeletons(
         for p, kind in enumerate(kinds):
             for i, j in LIMBS[kind]:
                 if visibility[f, p, i] and visibility[f, p, j]:
-                    _stroke(canvas, keypoints[f, p, i], keypoints[f, p, j], limb_half_width(width), LIMB_COLOUR)
+                    _stroke(canvas, keypoints[f, p, i], keypoints[f, p, j], limb_half_width(width), _limb_colour(i, j))
         for p, j in zip(*np.nonzero(visibility[f])):
             _stroke(canvas, keypoints[f, p, j], keypoints[f, p, j], joint_radius(width), JOINT_COLOURS[j])
     return video
@@ -84,16 +116,29 @@ def draw_joints(joints: np.ndarray, found: np.ndarray, height: int, width: int) 
     return video
 
 
+def joint_identity(video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of a rendering (..., H, W, 3) in 0..255: its strength R and the joint whose chart
+    place is nearest (G, B) / R, both summed over the pixel's 3 x 3 neighbourhood (noise of a few
+    levels would otherwise flip single pixels of a disc to a neighbouring joint)."""
+    video = np.asarray(video, np.float32)
+    strength = video[..., 0]
+    near = ndimage.uniform_filter(video, size=(1,) * (video.ndim - 3) + (3, 3, 1))
+    place = np.clip(near[..., 1:] / np.maximum(near[..., 0], 1.0)[..., None], 0.0, 1.0)
+    gap = ((place[..., None, :] - JOINT_CHART) ** 2).sum(-1)
+    return strength, gap.argmin(-1)
+
+
 def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
-    """Joint candidates: `joints` (F, 17, K, 2) blob centroids (x, y) and `found` (F, 17, K)."""
+    """Joint candidates: `joints` (F, 17, K, 2) blob centroids or strength peaks (x, y) and `found`
+    (F, 17, K), read as the module doc says."""
     frames = video.shape[0]
-    palette = np.concatenate([np.zeros((1, 3), np.uint8), JOINT_COLOURS, LIMB_COLOUR[None]])
-    label = nearest_entry(video, palette)  # 0 black, 1..17 joints, 18 a limb
+    strength, joint = joint_identity(video)
+    bright = strength >= (255.0 + LIMB_LEVEL) / 2
     in_plane = np.zeros((3, 3, 3), bool)
     in_plane[1] = True  # blobs never join across frames
     per_frame: list[list[list[np.ndarray]]] = [[[] for _ in range(NUM_KEYPOINTS)] for _ in range(frames)]
     for j in range(NUM_KEYPOINTS):
-        mask = label == j + 1
+        mask = bright & (joint == j)
         blobs, count = ndimage.label(mask, structure=in_plane)
         if count == 0:
             continue
@@ -105,8 +150,9 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
             if a >= min_area:
                 per_frame[int(round(frame))][j].append(np.array([cx, cy]))
     for f, frame in enumerate(per_frame):
-        if not all(frame):  # joints drawn dim (an unsure prediction's blend): read by hue
-            peaks = joint_peaks(video[f], [j for j, candidates in enumerate(frame) if not candidates])
+        if not all(frame):  # joints drawn dim (an unsure prediction's blend): read from their strength
+            missing = [j for j, candidates in enumerate(frame) if not candidates]
+            peaks = _strength_peaks(strength[f], joint[f], missing)
             per_frame[f] = [candidates or peaks[j] for j, candidates in enumerate(frame)]
     most = max([1] + [len(c) for frame in per_frame for c in frame])
     joints = np.zeros((frames, NUM_KEYPOINTS, most, 2), np.float32)
@@ -119,19 +165,16 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
 
 
 def joint_peaks(frame: np.ndarray, joints: list[int] | None = None) -> list[list[np.ndarray]]:
-    """Per joint, the (x, y) of up to MAX_FIGURES chroma peaks of its hue in one frame (H, W, 3) 0..255;
-    only `joints` (default all) are read, and the share is of the strongest among them (a joint drawn
-    full-bright elsewhere in the frame does not silence a dim one)."""
-    joints = list(range(NUM_KEYPOINTS)) if joints is None else list(joints)
-    frame = frame.astype(np.float32)
-    top, low = frame.max(-1), frame.min(-1)
-    chroma = top - low
-    r, g, b = np.moveaxis(frame, -1, 0)
-    safe = np.maximum(chroma, 1e-6)
-    hue = np.where(top == r, ((g - b) / safe) % 6.0, np.where(top == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
-    joint = np.round(hue / 6.0 * NUM_KEYPOINTS).astype(int) % NUM_KEYPOINTS  # the palette's hue i / 17
-    heat = {j: ndimage.gaussian_filter(np.where(joint == j, chroma, 0.0), 0.7) for j in joints}
-    strongest = float(ndimage.gaussian_filter(chroma, 0.7).max())
+    """Per joint, the (x, y) of up to MAX_FIGURES strength peaks of its pixels in one frame (H, W, 3)
+    0..255; only `joints` (default all) are read, and the share is of the strongest among them (a
+    joint drawn full-bright elsewhere in the frame does not silence a dim one)."""
+    strength, joint = joint_identity(frame)
+    return _strength_peaks(strength, joint, list(range(NUM_KEYPOINTS)) if joints is None else list(joints))
+
+
+def _strength_peaks(strength: np.ndarray, joint: np.ndarray, joints: list[int]) -> list[list[np.ndarray]]:
+    heat = {j: ndimage.gaussian_filter(np.where(joint == j, strength, 0.0), 0.7) for j in joints}
+    strongest = float(ndimage.gaussian_filter(strength, 0.7).max())
     floor = max([PEAK_FLOOR, SURE_SHARE * strongest] + [PEAK_SHARE * float(h.max()) for h in heat.values()])
     peaks: list[list[np.ndarray]] = [[] for _ in range(NUM_KEYPOINTS)]
     for j, h in heat.items():
