@@ -31,7 +31,8 @@ PANEL_NOTES = {
                 "is unsure they blur toward what the training set looks like on average, and each token's 4 x 4 "
                 "pixel patch shows as a block. The third panel draws what the scores decode from it, cleanly. "
                 "An unsure skeleton is dim: no joint is drawn full-bright, and the "
-                "scores read its joints from each joint colour's strongest spots. An unsure flow is greyer: its "
+                "scores read its joints from the strongest spots, each named by its colour's place on the "
+                "joint chart. An unsure flow is greyer: its "
                 "chroma is read as the mean motion. In DensePose the red is the chance that a pixel is on the body "
                 "and the green and blue, taken relative to the red, the mean of where on the body chart it may lie, "
                 "so an unsure pixel reads as a likely part (often the torso, in the chart's middle).",

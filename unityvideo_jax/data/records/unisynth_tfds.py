@@ -68,7 +68,7 @@ class UniSynth(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {
         "1.0.0": "First release.",
         "1.1.0": "Segmentation palette: the three largest instances in red, green and blue (blends read as chances).",
-        "1.2.0": "DensePose as a T-pose body chart (R on the body, G and B the chart place); skeleton limbs grey.",
+        "1.2.0": "DensePose and skeletons as charts (R: on the body or the joint strength; G, B: the place on the chart).",
     }
     BUILDER_CONFIGS = [
         UniSynthConfig(name="tiny", description="9 frames of 64x64: the tiny pixel-space configs"),

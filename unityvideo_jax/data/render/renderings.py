@@ -1,15 +1,17 @@
 """Ground truth -> the RGB video a VAE sees for each modality, and back.
 
-Renderings follow the release's conventions with fixed normalisation, so one colour always means
-one value across clips and every rendering can be decoded:
+Depth and flow follow the release's conventions; segmentation, skeletons and DensePose have colour
+codes of their own, chosen so that the mean of what a pixel might be (what a model trained with a
+squared error draws when it is unsure) still reads as something likely. Normalisation is fixed, so
+one colour always means one value across clips and every rendering can be decoded:
 - depth: log depth over [DEPTH_NEAR, DEPTH_FAR] metres on a jet-like ramp, near warm, far cool;
 - flow: the Middlebury colour wheel, white at rest, saturated at FLOW_MAX_FRACTION * width pixels
   (longer flows saturate);
 - segmentation: instances numbered by decreasing visible area over the clip, instance i in palette
   colour i on black; the three largest are red, green and blue, so an unsure prediction's blend of
   them reads back as chances (segmentation_image.py);
-- skeleton: limbs as mid-grey lines and joints as full-bright discs, one hue per joint index, on
-  black (only visible joints, and limbs whose ends are both visible; skeleton_image.py);
+- skeleton: joints as full-strength discs and limbs as dim lines on black, R their strength and
+  (G, B) / R the joint's place on a chart of rows (eyes ... ankles) and sides (skeleton_image.py);
 - densepose: R = 255 on the body, (G, B) the pixel's place on a T-pose chart of the body where each
   part owns a rectangle and (U, V) place it inside, black off the body (densepose_image.py).
 Decoders take uint8 or float videos (F, H, W, 3) in 0..255 and tolerate moderate noise.
