@@ -14,12 +14,11 @@ joint (or grey). Here R is how much skeleton the pixel has, and (G, B) / R the m
 the joints it may show, which lies between joints that are neighbours on the body, so it reads as one
 of them; a pair unsure between left and right reads as one side of the right row.
 
-Decoding: each pixel's joint is the one whose chart place is nearest (G, B) / R (over its 3 x 3
-neighbourhood). Pixels at least
+Decoding: each pixel's joint is the one whose chart place is nearest (G, B) / R. Pixels at least
 halfway from LIMB_LEVEL to 255 in R are joint pixels: each joint's connected blobs give one
 candidate per figure that shows it (their centroids). A joint with no blob in a frame (an unsure
-prediction draws no full-bright disc) is read from its strength map (R over its pixels, lightly
-blurred): local maxima of at least PEAK_SHARE of the strongest among the joints read so, SURE_SHARE
+prediction draws no full-bright disc) is read from its strength map (R over its pixels that are not
+full-bright, lightly blurred): local maxima of at least PEAK_SHARE of the strongest among the joints read so, SURE_SHARE
 of the frame's strongest of all and PEAK_FLOOR, at most MAX_FIGURES of them. Which figure a
 candidate belongs to is left to the caller (`nearest_blob_distance` matches them to ground truth).
 """
@@ -117,13 +116,11 @@ def draw_joints(joints: np.ndarray, found: np.ndarray, height: int, width: int) 
 
 
 def joint_identity(video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel of a rendering (..., H, W, 3) in 0..255: its strength R and the joint whose chart
-    place is nearest (G, B) / R, both summed over the pixel's 3 x 3 neighbourhood (noise of a few
-    levels would otherwise flip single pixels of a disc to a neighbouring joint)."""
+    """Per pixel of a rendering (..., 3) in 0..255: its strength R and the joint whose chart place
+    is nearest (G, B) / R."""
     video = np.asarray(video, np.float32)
     strength = video[..., 0]
-    near = ndimage.uniform_filter(video, size=(1,) * (video.ndim - 3) + (3, 3, 1))
-    place = np.clip(near[..., 1:] / np.maximum(near[..., 0], 1.0)[..., None], 0.0, 1.0)
+    place = np.clip(video[..., 1:] / np.maximum(strength, 1.0)[..., None], 0.0, 1.0)
     gap = ((place[..., None, :] - JOINT_CHART) ** 2).sum(-1)
     return strength, gap.argmin(-1)
 
@@ -152,7 +149,8 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
     for f, frame in enumerate(per_frame):
         if not all(frame):  # joints drawn dim (an unsure prediction's blend): read from their strength
             missing = [j for j, candidates in enumerate(frame) if not candidates]
-            peaks = _strength_peaks(strength[f], joint[f], missing)
+            dim = np.where(bright[f], 0.0, strength[f])  # a full-bright pixel is a blob's or nobody's
+            peaks = _strength_peaks(dim, joint[f], missing, float(strength[f].max()))
             per_frame[f] = [candidates or peaks[j] for j, candidates in enumerate(frame)]
     most = max([1] + [len(c) for frame in per_frame for c in frame])
     joints = np.zeros((frames, NUM_KEYPOINTS, most, 2), np.float32)
@@ -172,9 +170,13 @@ def joint_peaks(frame: np.ndarray, joints: list[int] | None = None) -> list[list
     return _strength_peaks(strength, joint, list(range(NUM_KEYPOINTS)) if joints is None else list(joints))
 
 
-def _strength_peaks(strength: np.ndarray, joint: np.ndarray, joints: list[int]) -> list[list[np.ndarray]]:
+def _strength_peaks(strength: np.ndarray, joint: np.ndarray, joints: list[int],
+                    strongest: float | None = None) -> list[list[np.ndarray]]:
+    """joint_peaks on a strength map (H, W) and pixel joints (H, W); `strongest` (default the map's
+    own, blurred) is the frame's strongest of all for SURE_SHARE."""
     heat = {j: ndimage.gaussian_filter(np.where(joint == j, strength, 0.0), 0.7) for j in joints}
-    strongest = float(ndimage.gaussian_filter(strength, 0.7).max())
+    if strongest is None:
+        strongest = float(ndimage.gaussian_filter(strength, 0.7).max())
     floor = max([PEAK_FLOOR, SURE_SHARE * strongest] + [PEAK_SHARE * float(h.max()) for h in heat.values()])
     peaks: list[list[np.ndarray]] = [[] for _ in range(NUM_KEYPOINTS)]
     for j, h in heat.items():
