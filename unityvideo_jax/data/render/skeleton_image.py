@@ -106,7 +106,7 @@ def draw_skeletons(
 
 def draw_joints(joints: np.ndarray, found: np.ndarray, height: int, width: int) -> np.ndarray:
     """uint8 video (F, H, W, 3) of decoded joint candidates (joints (F, 17, K, 2), found (F, 17, K)):
-    each a full-bright disc in its joint's hue, with no limbs (which figure a candidate belongs to is
+    each a full-strength disc in its joint's colour, with no limbs (which figure a candidate belongs to is
     not decoded)."""
     video = np.zeros((joints.shape[0], height, width, 3), np.uint8)
     for f, j, k in zip(*np.nonzero(found)):
@@ -150,7 +150,7 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
         if not all(frame):  # joints drawn dim (an unsure prediction's blend): read from their strength
             missing = [j for j, candidates in enumerate(frame) if not candidates]
             dim = np.where(bright[f], 0.0, strength[f])  # a full-bright pixel is a blob's or nobody's
-            peaks = _strength_peaks(dim, joint[f], missing, float(strength[f].max()))
+            peaks = joint_peaks(dim, joint[f], missing, float(strength[f].max()))
             per_frame[f] = [candidates or peaks[j] for j, candidates in enumerate(frame)]
     most = max([1] + [len(c) for frame in per_frame for c in frame])
     joints = np.zeros((frames, NUM_KEYPOINTS, most, 2), np.float32)
@@ -162,21 +162,12 @@ def find_joints(video: np.ndarray, min_area: int = 2) -> dict[str, np.ndarray]:
     return {"joints": joints, "found": found}
 
 
-def joint_peaks(frame: np.ndarray, joints: list[int] | None = None) -> list[list[np.ndarray]]:
-    """Per joint, the (x, y) of up to MAX_FIGURES strength peaks of its pixels in one frame (H, W, 3)
-    0..255; only `joints` (default all) are read, and the share is of the strongest among them (a
-    joint drawn full-bright elsewhere in the frame does not silence a dim one)."""
-    strength, joint = joint_identity(frame)
-    return _strength_peaks(strength, joint, list(range(NUM_KEYPOINTS)) if joints is None else list(joints))
-
-
-def _strength_peaks(strength: np.ndarray, joint: np.ndarray, joints: list[int],
-                    strongest: float | None = None) -> list[list[np.ndarray]]:
-    """joint_peaks on a strength map (H, W) and pixel joints (H, W); `strongest` (default the map's
-    own, blurred) is the frame's strongest of all for SURE_SHARE."""
+def joint_peaks(strength: np.ndarray, joint: np.ndarray, joints: list[int], strongest: float) -> list[list[np.ndarray]]:
+    """Per joint of `joints`, the (x, y) of up to MAX_FIGURES peaks of its strength in one frame
+    (strength (H, W) where `joint` (H, W) names it, lightly blurred), at least PEAK_SHARE of the
+    strongest among `joints` (a joint drawn full-bright elsewhere does not silence a dim one),
+    SURE_SHARE of `strongest` (the frame's strongest of all) and PEAK_FLOOR; other joints get none."""
     heat = {j: ndimage.gaussian_filter(np.where(joint == j, strength, 0.0), 0.7) for j in joints}
-    if strongest is None:
-        strongest = float(ndimage.gaussian_filter(strength, 0.7).max())
     floor = max([PEAK_FLOOR, SURE_SHARE * strongest] + [PEAK_SHARE * float(h.max()) for h in heat.values()])
     peaks: list[list[np.ndarray]] = [[] for _ in range(NUM_KEYPOINTS)]
     for j, h in heat.items():
