@@ -30,10 +30,10 @@ from scipy import ndimage
 
 from unityvideo_jax.data.render.keypoints import LIMBS, NUM_KEYPOINTS
 
-LIMB_LEVEL = 64.0  # a limb's strength (R): a joint's disc is 255; dim, so a blurred limb stays under SURE_SHARE
-PEAK_SHARE = 0.5  # a strength peak counts from this share of the strongest among the joints read from peaks
+LIMB_LEVEL = 64.0  # a limb's strength (R), a quarter of a joint's disc: limbs show the pose but never read as joints
+PEAK_SHARE = 0.35  # a strength peak counts from this share of the strongest among the joints read from peaks
 PEAK_FLOOR = 12.0  # and above this strength (0..255): noise on black is no joint
-SURE_SHARE = 0.3  # and above this share of the frame's strongest of all (a limb or noise near a sure joint)
+SURE_SHARE = 0.2  # and above this share of the frame's strongest of all (noise near a sure joint)
 MAX_FIGURES = 3  # candidates per joint and frame from the strength peaks
 SIDE = 0.08  # the chart's half-distance between a left and a right joint: under half a row (0.125)
 
