@@ -50,7 +50,7 @@ _register(ShippedWeights(
     name="demo_long",
     config="demo_long",
     steps=50_000,
-    digest="1c7750995d8a08db811775a919dbad9b6f2bc3fce14fd0de02cc73b56249fc63",
+    digest="0daa46fd9db614be95f77b5bf4d8d3dc2c57246f917132d023d27a0a0dedb12a",
     command="unityvideo demo --config demo_long --budget-steps 50000 --clips-per-family 1024",
 ))
 
