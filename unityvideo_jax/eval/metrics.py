@@ -104,13 +104,17 @@ def ranked_instance_iou(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, rank
     """Matched IoU (as in instance_ious; 0 when no predicted instance is matched to it) of the
     ground-truth instance with the `rank`-th largest area on `mask` pixels (1 = the largest; ties by
     id); NaN when the ground truth has fewer instances there."""
+    matched, owners, _, _ = _matching(pred, gt, mask)
+    return _ranked_iou(matched, owners, gt, mask, rank)
+
+
+def _ranked_iou(matched: np.ndarray, owners: np.ndarray, gt: np.ndarray, mask: np.ndarray, rank: int) -> float:
+    """ranked_instance_iou from a matching already made (_matching's IoUs and their ground-truth ids)."""
     g = gt[mask]
     ids, counts = np.unique(g[g > 0], return_counts=True)
     if ids.size < rank:
         return float("nan")
-    wanted = ids[np.lexsort((ids, -counts))][rank - 1]
-    matched, owners, _, _ = _matching(pred, gt, mask)
-    hit = matched[owners == wanted]
+    hit = matched[owners == ids[np.lexsort((ids, -counts))][rank - 1]]
     return float(hit[0]) if hit.size else 0.0
 
 
@@ -119,14 +123,14 @@ def segmentation_scores(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> d
     hallucinated one each count as IoU 0; `foreground_iou`: IoU of pred > 0 against gt > 0;
     `second_iou`: the matched IoU of the second largest ground-truth instance (ranked_instance_iou):
     whether a model finds more than the one object that dominates a clip."""
-    matched, n_pred, n_gt = instance_ious(pred, gt, mask)
+    matched, owners, n_pred, n_gt = _matching(pred, gt, mask)  # one matching serves all three
     count = max(n_pred, n_gt)
     fg_p, fg_g = (pred > 0) & mask, (gt > 0) & mask
     union = np.count_nonzero(fg_p | fg_g)
     return {
         "miou": float(matched.sum() / count) if count else float("nan"),
         "foreground_iou": float(np.count_nonzero(fg_p & fg_g) / union) if union else float("nan"),
-        "second_iou": ranked_instance_iou(pred, gt, mask, 2),
+        "second_iou": _ranked_iou(matched, owners, gt, mask, 2),
     }
 
 

@@ -2,14 +2,13 @@
 
 A `Curve` is a polyline through RGB space with a parameter at each vertex. Rendering interpolates
 along it; decoding projects a (possibly noisy) colour onto the nearest point of the polyline and
-reads the parameter there. The depth map and the optical-flow wheel are curves; joints use a
-palette of well separated colours, decoded by the nearest palette entry (instance ids too, with
-blends read as chances: segmentation_image.py).
+reads the parameter there. The depth map and the optical-flow wheel are curves; instance ids use a
+palette of well separated colours, decoded by the nearest palette entry, with blends read as chances
+(segmentation_image.py).
 """
 
 from __future__ import annotations
 
-import colorsys
 import dataclasses
 
 import numpy as np
@@ -61,12 +60,6 @@ FLOW_WHEEL = Curve(
     np.array([(255, 0, 0), (255, 255, 0), (0, 255, 0), (0, 255, 255), (0, 0, 255), (255, 0, 255), (255, 0, 0)], float),
     np.array([0.0, 15.0, 21.0, 25.0, 36.0, 49.0, 55.0]),
 )
-
-
-def hue_palette(count: int, value: float) -> np.ndarray:
-    """`count` fully saturated colours (count, 3) uint8 evenly spaced in hue at HSV value `value`."""
-    rgb = [colorsys.hsv_to_rgb(i / count, 1.0, value) for i in range(count)]
-    return np.round(np.array(rgb) * 255).astype(np.uint8)
 
 
 def nearest_entry(colours: np.ndarray, palette: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:

@@ -18,9 +18,9 @@ Decoding: each pixel's joint is the one whose chart place is nearest (G, B) / R.
 halfway from LIMB_LEVEL to 255 in R are joint pixels: each joint's connected blobs give one
 candidate per figure that shows it (their centroids). A joint with no blob in a frame (an unsure
 prediction draws no full-bright disc) is read from its strength map (R over its pixels that are not
-full-bright, lightly blurred): local maxima of at least PEAK_SHARE of the strongest among the joints read so, SURE_SHARE
-of the frame's strongest of all and PEAK_FLOOR, at most MAX_FIGURES of them. Which figure a
-candidate belongs to is left to the caller (`nearest_blob_distance` matches them to ground truth).
+full-bright, lightly blurred): local maxima of at least PEAK_SHARE of the strongest among the joints
+read so, SURE_SHARE of the frame's strongest of all and PEAK_FLOOR, at most MAX_FIGURES of them.
+Which figure a candidate belongs to is left to the caller (`nearest_blob_distance` matches them to ground truth).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from unityvideo_jax.data.render.keypoints import LIMBS, NUM_KEYPOINTS
 
-LIMB_LEVEL = 64.0  # a limb's strength (R), a quarter of a joint's disc: limbs show the pose but never read as joints
+LIMB_LEVEL = 64.0  # a limb's strength (R), a quarter of a joint's: limbs show the pose, never a joint's blob
 PEAK_SHARE = 0.35  # a strength peak counts from this share of the strongest among the joints read from peaks
 PEAK_FLOOR = 12.0  # and above this strength (0..255): noise on black is no joint
 SURE_SHARE = 0.2  # and above this share of the frame's strongest of all (noise near a sure joint)
@@ -41,7 +41,7 @@ SIDE = 0.08  # the chart's half-distance between a left and a right joint: under
 def _chart() -> np.ndarray:
     """(17, 2) chart places (side, row) in 0..1 of COCO's joints (keypoints.COCO_KEYPOINTS order)."""
     order = ("eye", "nose", "ear", "shoulder", "elbow", "hip", "wrist", "knee", "ankle")
-    rows = {name: i / (len(order) - 1) for i, name in enumerate(order)}  # evenly spaced: noise flips none
+    rows = {name: i / (len(order) - 1) for i, name in enumerate(order)}  # evenly spaced: the most room between rows
     places = [(0.5, rows["nose"])]
     for name in ("eye", "ear", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"):
         places += [(0.5 + SIDE, rows[name]), (0.5 - SIDE, rows[name])]  # left, right: the figure's left at right
