@@ -10,7 +10,8 @@ the ablation informs choices): estimation, conditional generation (the modality 
 generated video against the condition, and the warping error) and joint generation (the modality
 estimated back from the generated video against the generated modality). `unified` and
 `estimate_only` train `--seeds` times (seeds 0, 1, ...: initialisation, noise and data order); the
-table shows each variant's mean, and the spread over seeds is printed below it.
+tables show each variant's mean, pooled over the families first, then the spread over seeds (the
+noise a difference between variants must clear), then every family.
 
 Resumable: a run with results.json is kept, a run with checkpoints continues from its last one, so
 the table can be built across sessions (rerun the same command). Prints one comparison table (object
@@ -31,8 +32,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from unityvideo_jax.data.input.iterator import make_iterator  # noqa: E402
 from unityvideo_jax.demo import demo_config  # noqa: E402
-from unityvideo_jax.eval.compare import comparison_rows, comparison_table  # noqa: E402
+from unityvideo_jax.eval.compare import comparison_rows, comparison_table, pooled_rows  # noqa: E402
 from unityvideo_jax.eval.evaluate import evaluate  # noqa: E402
+from unityvideo_jax.eval.report import metric_label  # noqa: E402
 from unityvideo_jax.infer.pipeline import Pipeline  # noqa: E402
 from unityvideo_jax.train.loop import train  # noqa: E402
 
@@ -83,17 +85,16 @@ def _mean_results(runs: list[dict]) -> dict:
 
 
 def spread_lines(by_seed: dict[str, list[dict]]) -> list[str]:
-    """Per seeded variant and headline row: the values over seeds (mean +- half the range)."""
+    """Per seeded variant and row pooled over the families: the values over seeds (mean +- half the range)."""
     lines = []
     for name, runs in by_seed.items():
         if len(runs) < 2:
             continue
-        rows = [comparison_rows({str(i): r for i, r in enumerate(runs)})]
-        for row in rows[0]:
+        for row in pooled_rows(comparison_rows({str(i): r for i, r in enumerate(runs)})):
             values = [v for v in row["values"].values() if v is not None]
             if len(values) == len(runs):
-                lines.append(f"| {name} | {row['task']} | {row['family']} | {row['modality']} | {row['metric']} | "
-                             f"{np.mean(values):.3f} +- {(max(values) - min(values)) / 2:.3f} | "
+                lines.append(f"| {name} | {row['task']} | {row['modality']} | {metric_label(row['metric'])} | "
+                             f"{row['scope']} | {np.mean(values):.3f} +- {(max(values) - min(values)) / 2:.3f} | "
                              + " ".join(f"{v:.3f}" for v in values) + " |")
     return lines
 
@@ -135,11 +136,15 @@ def main():
         for seed in range(args.seeds if name in SEEDED else 1):
             by_seed.setdefault(name, []).append(run_variant(name, seed, args, out))
             print(f"{name} seed {seed}: done", flush=True)
-    table = comparison_table({name: _mean_results(runs) for name, runs in by_seed.items()})
+    means = {name: _mean_results(runs) for name, runs in by_seed.items()}
+    table = ("## Pooled over the families (seeded variants: the mean over seeds)\n\n"
+             + comparison_table(means, pooled=True))
     spread = spread_lines(by_seed)
     if spread:
-        table += ("\n\nOver seeds (mean +- half the range, then each seed):\n\n| variant | task | family | modality | "
-                  "metric | mean +- | seeds |\n|---|---|---|---|---|---|---|\n" + "\n".join(spread))
+        table += ("\n\n## The spread over seeds (pooled; mean +- half the range, then each seed)\n\n"
+                  "| variant | task | modality | metric | scope | mean +- | seeds |\n|---|---|---|---|---|---|---|\n"
+                  + "\n".join(spread))
+    table += "\n\n## Per family\n\n" + comparison_table(means)
     (out / "ablation.md").write_text(table + "\n")
     print(table)
 

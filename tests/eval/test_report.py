@@ -91,6 +91,29 @@ def test_comparison_table_lines_up_runs(runs):
     assert "| – |" in line
 
 
+def test_pooled_rows_are_the_mean_over_families_each_counted_once(runs):
+    rows = compare.comparison_rows(runs)
+    pooled = compare.pooled_rows(rows)
+    estimate = [r for r in pooled if r["task"] == "estimate"]
+    # depth, flow and segmentation pooled over both families; skeleton and DensePose only two_person has.
+    assert [r["family"] for r in estimate].count("pooled (2 families)") == 3
+    assert sorted(r["family"] for r in estimate if r["modality"] in ("skeleton", "densepose")) == ["two_person"] * 2
+    depth = next(r for r in estimate if r["modality"] == "depth")
+    families = [r for r in rows if (r["task"], r["modality"], r["metric"]) == ("estimate", "depth", depth["metric"])]
+    assert len(families) == 2
+    for name in runs:
+        assert depth["values"][name] == pytest.approx(np.mean([r["values"][name] for r in families]))
+    assert depth["average"] == pytest.approx(np.mean([r["average"] for r in families]))
+    assert depth["best"] == "oracle"
+    table = compare.comparison_table(runs, pooled=True)
+    assert "| estimate | pooled (2 families) | depth |" in table and "| estimate | objects |" not in table
+    # A run that lacks a family has no pooled value: a mean over fewer families would not compare.
+    one_family = {**runs["noise"], "tasks": {"estimate": {"objects": runs["noise"]["tasks"]["estimate"]["objects"]}}}
+    pooled = compare.pooled_rows(compare.comparison_rows({"oracle": runs["oracle"], "one family": one_family}))
+    depth = next(r for r in pooled if (r["task"], r["modality"]) == ("estimate", "depth"))
+    assert depth["values"]["one family"] is None and depth["best"] == "oracle"
+
+
 def test_comparison_needs_a_run():
     with pytest.raises(ValueError, match="at least one"):
         compare.comparison_rows({})

@@ -3,12 +3,15 @@
 `comparison_rows(runs)` lines up, for every (task, family, modality) the runs share, each
 modality's headline numbers: the estimation metric, the conditional generation's consistency and
 warping error, and the joint generation's agreement (the modality estimated back from the generated
-video against the generated modality) and flicker. `comparison_table(runs)` is that as markdown, the
-best run in bold, with the average-map baseline (from the first run that has it) beside the runs.
+video against the generated modality) and flicker. `pooled_rows(rows)` pools those rows over the
+families (each family counts once, as the evaluation report pools). `comparison_table(runs)` is either
+as markdown, the best run in bold, with the average-map baseline (from the first run that has it)
+beside the runs.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 from unityvideo_jax.eval.report import best, bold_best, format_number, metric_label
@@ -57,13 +60,39 @@ def comparison_rows(runs: Mapping[str, dict], scope: str = "object") -> list[dic
     return rows
 
 
-def comparison_table(runs: Mapping[str, dict], scope: str = "object") -> str:
-    """Markdown comparison of two or more evaluation results {run name: evaluate() result}."""
+def _mean(values: list) -> float | None:
+    return None if not values or any(v is None for v in values) else math.fsum(values) / len(values)
+
+
+def pooled_rows(rows: list[dict]) -> list[dict]:
+    """Each (task, modality, metric, scope) of `rows` pooled over its families: a run's value is the mean of
+    its family values (each family counts once), or None where the run lacks a family. A row that only one
+    family has is kept as it is, so the pooled table still shows every modality."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["task"], row["modality"], row["metric"], row["scope"]), []).append(row)
+    pooled = []
+    for (task, modality, metric, where), members in groups.items():
+        if len(members) < 2:
+            pooled.append(members[0])
+            continue
+        values = {name: _mean([m["values"][name] for m in members]) for name in members[0]["values"]}
+        top = best(list(values.values()), metric)
+        pooled.append(dict(task=task, family=f"pooled ({len(members)} families)", modality=modality, metric=metric,
+                           scope=where, values=values, average=_mean([m["average"] for m in members]),
+                           best=next((n for n, v in values.items() if v is not None and v == top), None)))
+    return pooled
+
+
+def comparison_table(runs: Mapping[str, dict], scope: str = "object", pooled: bool = False) -> str:
+    """Markdown comparison of two or more evaluation results {run name: evaluate() result}; with `pooled`,
+    only the rows pooled over the families."""
     names = list(runs)
     header = ["task", "family", "modality", "metric", "scope"] + names + ["average map"]
     lines = ["↓ lower is better; best run in bold; the average map uses no input.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in comparison_rows(runs, scope):
+    rows = comparison_rows(runs, scope)
+    for row in pooled_rows(rows) if pooled else rows:
         cells = bold_best([row["values"][n] for n in names], row["metric"])
         head = [row["task"], row["family"], row["modality"], metric_label(row["metric"]), row["scope"]]
         lines.append("| " + " | ".join(head + cells + [format_number(row["average"])]) + " |")
