@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ from tests.eval.stand_ins import NoisePipeline, OraclePipeline
 from unityvideo_jax import get_config
 from unityvideo_jax.eval import compare, report
 from unityvideo_jax.eval.evaluate import evaluate
+from unityvideo_jax.eval.scores import HEADLINE
 
 FAMILIES = ("two_person", "objects")
 
@@ -69,11 +71,28 @@ def test_task_table_bolds_the_unique_best(runs):
     assert report.bold_best([None, 0.2, 0.1], "epe") == ["–", "0.200", "**0.100**"]
 
 
+def joint_rows(rows):
+    return [r for r in rows if r["task"] == "joint"]
+
+
 def test_comparison_table_lines_up_runs(runs):
     rows = compare.comparison_rows(runs)
     estimate = [r for r in rows if r["task"] == "estimate"]
     assert len(estimate) == 8 and all(r["best"] == "oracle" for r in estimate)
-    assert all(r["average"] is not None for r in estimate)
+    assert all(r["reference"] is not None for r in estimate)
+    assert all(r["reference"] is None for r in joint_rows(rows))
+    # Conditional generation's consistency is read against an unrelated clip's estimate (one clip a family
+    # here has none: give it one), the warping error against real clips'.
+    with_unrelated = copy.deepcopy(runs["oracle"])
+    for by_modality in with_unrelated["tasks"]["condition"].values():
+        for modality, entry in by_modality.items():
+            entry["unrelated"] = {"object": {HEADLINE[modality]: 0.25}}
+    condition = [r for r in compare.comparison_rows({"oracle": with_unrelated}) if r["task"] == "condition"]
+    consistency = [r for r in condition if r["metric"] != "warp_error"]
+    assert consistency and all(r["reference"] == 0.25 for r in consistency)
+    for row in (r for r in condition if r["metric"] == "warp_error"):
+        real = with_unrelated["tasks"]["condition"][row["family"]][row["modality"]]["real"]
+        assert row["reference"] == real[row["scope"]]["warp_error"] is not None
     joint = [r for r in rows if r["task"] == "joint"]
     assert joint and all(r["scope"] == "all" for r in joint)  # a generated pair has no ground-truth objects
     flicker = [r for r in joint if r["metric"] == "flicker"]
@@ -81,7 +100,7 @@ def test_comparison_table_lines_up_runs(runs):
     assert len(flicker) == len(agreement) == 8  # each modality's estimate-back agreement beside the flicker
     assert all(r["best"] == "oracle" for r in agreement)  # a real pair agrees; noise does not
     table = compare.comparison_table(runs)
-    assert "| oracle | noise | average map |" in table
+    assert "| oracle | noise | reference |" in table
     line = next(x for x in table.splitlines() if x.startswith("| estimate | two_person | segmentation |"))
     assert "**1.000**" in line
     # A run that lacks a task still lines up, with dashes.
@@ -103,7 +122,7 @@ def test_pooled_rows_are_the_mean_over_families_each_counted_once(runs):
     assert len(families) == 2
     for name in runs:
         assert depth["values"][name] == pytest.approx(np.mean([r["values"][name] for r in families]))
-    assert depth["average"] == pytest.approx(np.mean([r["average"] for r in families]))
+    assert depth["reference"] == pytest.approx(np.mean([r["reference"] for r in families]))
     assert depth["best"] == "oracle"
     table = compare.comparison_table(runs, pooled=True)
     assert "| estimate | pooled (2 families) | depth |" in table and "| estimate | objects |" not in table
