@@ -9,7 +9,9 @@ same number of steps, then is scored by `unityvideo_jax.eval.evaluate` on the sa
 the ablation informs choices): estimation, conditional generation (the modality estimated back from the
 generated video against the condition, and the warping error) and joint generation (the modality
 estimated back from the generated video against the generated modality). `unified` and
-`estimate_only` train `--seeds` times (seeds 0, 1, ...: initialisation, noise and data order); the
+`estimate_only` train `--seeds` times (seeds 0, 1, ...: initialisation, noise and data order), and
+`unified` trains once more for as many estimation samples as `estimate_only` sees (estimation is 60 %
+of the recipe's tasks, so 1 / 0.6 the steps). The
 tables show each variant's mean, pooled over the families first, then the spread over seeds (the
 noise a difference between variants must clear), then every family.
 
@@ -30,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from unityvideo_jax import get_config  # noqa: E402
 from unityvideo_jax.data.input.iterator import make_iterator  # noqa: E402
 from unityvideo_jax.demo import demo_config  # noqa: E402
 from unityvideo_jax.eval.compare import comparison_rows, comparison_table, pooled_rows  # noqa: E402
@@ -99,13 +102,34 @@ def spread_lines(by_seed: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
-def run_variant(name: str, seed: int, args, out: Path) -> dict:
-    workdir = out / (name if seed == 0 else f"{name}_seed{seed}")
+def equal_samples_steps(config_name: str, steps: int) -> int:
+    """The steps at which the unified recipe has seen as many estimation samples as estimate_only sees in
+    `steps`: estimation is only a share of its tasks (60 % in the demo's recipes)."""
+    return round(steps / get_config(config_name).diffusion.task_probs["estimate"])
+
+
+def parse_variant(spec: str, steps: int) -> tuple[str, int]:
+    """'name' or 'name@steps' (a variant trained for another number of steps) -> (name, steps)."""
+    name, _, count = spec.partition("@")
+    if name not in VARIANTS or (count and not count.isdigit()):
+        raise SystemExit(f"--variants: unknown variant {spec!r}; give names from {', '.join(VARIANTS)}, each "
+                         "optionally with @steps (e.g. unified@20000)")
+    return name, int(count) if count else steps
+
+
+def variant_label(name: str, steps: int, args) -> str:
+    return name if steps == args.steps else f"{name}_{steps}steps"
+
+
+def run_variant(name: str, seed: int, args, out: Path, steps: int | None = None) -> dict:
+    steps = steps or args.steps
+    label = variant_label(name, steps, args)
+    workdir = out / (label if seed == 0 else f"{label}_seed{seed}")
     done = workdir / "results.json"
     if done.exists():
         return json.loads(done.read_text())
     config = demo_config(out, clips_per_family=args.clips_per_family, config_name=args.config)
-    config.train.update(steps=args.steps, checkpoint_every=max(args.steps // 10, 1), seed=seed)
+    config.train.update(steps=steps, checkpoint_every=max(steps // 10, 1), seed=seed)
     config.data.seed = seed
     VARIANTS[name](config)
     train(config, str(workdir), lambda c, s: make_iterator(c, start_step=s), progress=False)
@@ -127,15 +151,18 @@ def main():
     p.add_argument("--sampling-steps", type=int, default=4, help="sampling steps of generation")
     p.add_argument("--estimate-steps", type=int, default=1, help="sampling steps of estimation (as the demo)")
     p.add_argument("--samples", type=int, default=2)
-    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--variants", default=None, help="comma-separated names, each optionally @steps (default: every "
+                   "variant at --steps, and unified at the steps that give it estimate_only's estimation samples)")
     p.add_argument("--output", default="runs/ablation")
     args = p.parse_args()
     out = Path(args.output)
     by_seed: dict[str, list[dict]] = {}
-    for name in args.variants.split(","):
-        for seed in range(args.seeds if name in SEEDED else 1):
-            by_seed.setdefault(name, []).append(run_variant(name, seed, args, out))
-            print(f"{name} seed {seed}: done", flush=True)
+    specs = args.variants.split(",") if args.variants else [*VARIANTS, f"unified@{equal_samples_steps(args.config, args.steps)}"]
+    for name, steps in (parse_variant(spec, args.steps) for spec in specs):
+        label = variant_label(name, steps, args)
+        for seed in range(args.seeds if name in SEEDED and steps == args.steps else 1):
+            by_seed.setdefault(label, []).append(run_variant(name, seed, args, out, steps))
+            print(f"{label} seed {seed}: done", flush=True)
     means = {name: _mean_results(runs) for name, runs in by_seed.items()}
     table = ("## Pooled over the families (seeded variants: the mean over seeds)\n\n"
              + comparison_table(means, pooled=True))
