@@ -83,16 +83,22 @@ def test_comparison_table_lines_up_runs(runs):
     assert all(r["reference"] is None for r in joint_rows(rows))
     # Conditional generation's consistency is read against an unrelated clip's estimate (one clip a family
     # here has none: give it one), the warping error against real clips'.
-    with_unrelated = copy.deepcopy(runs["oracle"])
-    for by_modality in with_unrelated["tasks"]["condition"].values():
-        for modality, entry in by_modality.items():
-            entry["unrelated"] = {"object": {HEADLINE[modality]: 0.25}}
-    condition = [r for r in compare.comparison_rows({"oracle": with_unrelated}) if r["task"] == "condition"]
+    # Each run's own: an unrelated clip's score depends on the model.
+    with_unrelated = {name: copy.deepcopy(r) for name, r in runs.items()}
+    for value, results in zip((0.25, 0.5), with_unrelated.values()):
+        for by_modality in results["tasks"]["condition"].values():
+            for modality, entry in by_modality.items():
+                entry["unrelated"] = {"object": {HEADLINE[modality]: value}}
+    condition = [r for r in compare.comparison_rows(with_unrelated) if r["task"] == "condition"]
     consistency = [r for r in condition if r["metric"] != "warp_error"]
-    assert consistency and all(r["reference"] == 0.25 for r in consistency)
+    assert consistency and all(r["per_run"] and r["references"] == {"oracle": 0.25, "noise": 0.5}
+                               for r in consistency)
     for row in (r for r in condition if r["metric"] == "warp_error"):
-        real = with_unrelated["tasks"]["condition"][row["family"]][row["modality"]]["real"]
-        assert row["reference"] == real[row["scope"]]["warp_error"] is not None
+        real = with_unrelated["oracle"]["tasks"]["condition"][row["family"]][row["modality"]]["real"]
+        assert not row["per_run"] and row["reference"] == real[row["scope"]]["warp_error"] is not None
+    line = next(x for x in compare.comparison_table(with_unrelated).splitlines()
+                if x.startswith("| condition | objects | depth | abs_rel"))
+    assert "/ 0.250 |" in line and "/ 0.500 |" in line and line.endswith("| per run (after /) |")
     joint = [r for r in rows if r["task"] == "joint"]
     assert joint and all(r["scope"] == "all" for r in joint)  # a generated pair has no ground-truth objects
     flicker = [r for r in joint if r["metric"] == "flicker"]

@@ -3,12 +3,12 @@
 `comparison_rows(runs)` lines up, for every (task, family, modality) the runs share, each
 modality's headline numbers: the estimation metric, the conditional generation's consistency and
 warping error, and the joint generation's agreement (the modality estimated back from the generated
-video against the generated modality) and flicker. Beside the runs stands each row's reference (from
-the first run that has it): the training set's average map for estimation (no input), the same
-estimate on an unrelated clip of the family for conditional generation's consistency (a video that
-ignored its condition scores this), and real clips for the warping error. `pooled_rows(rows)` pools
-the rows over the families (each family counts once, as the evaluation report pools).
-`comparison_table(runs)` is either as markdown, the best run in bold.
+video against the generated modality) and flicker. Each row has a reference: the training set's
+average map for estimation (no input) and real clips for the warping error, the same for every run;
+for conditional generation's consistency, each run's own estimate-back scored against an unrelated
+clip of the family (what a video that ignored its condition scores), so that one is per run.
+`pooled_rows(rows)` pools the rows over the families (each family counts once, as the evaluation
+report pools). `comparison_table(runs)` is either as markdown, the best run in bold.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from unityvideo_jax.eval.scores import HEADLINE
 # joint generation has no ground-truth layout, so its flicker exists on all pixels only.
 COMPARED = (("estimate", None, None), ("condition", None, None), ("condition", "warp_error", None),
             ("joint", None, "all"), ("joint", "flicker", "all"))
+
+
+# References that depend on the model: each run is read against its own.
+PER_RUN_REFERENCES = ("unrelated",)
 
 
 def reference_method(task: str, metric: str) -> str | None:
@@ -50,7 +54,8 @@ def _keys(runs: Mapping[str, dict]) -> list[tuple[str, str, str]]:
 
 
 def comparison_rows(runs: Mapping[str, dict], scope: str = "object") -> list[dict]:
-    """[{task, family, modality, metric, scope, values: {run: value}, reference: value or None, best: run}]."""
+    """[{task, family, modality, metric, scope, values: {run: value}, references: {run: value or None},
+    reference: the first run's reference or None, per_run: whether references differ by run, best: run}]."""
     if len(runs) < 1:
         raise ValueError("comparison needs at least one evaluation result ({name: results})")
     rows = []
@@ -64,13 +69,18 @@ def comparison_rows(runs: Mapping[str, dict], scope: str = "object") -> list[dic
             if all(v is None for v in values.values()):
                 continue
             method = reference_method(task, metric)
-            references = [] if method is None else [_lookup(r, task, family, modality, method, where, metric)
-                                                    for r in runs.values()]
-            top = best(list(values.values()), metric)
-            rows.append(dict(task=task, family=family, modality=modality, metric=metric, scope=where, values=values,
-                             reference=next((a for a in references if a is not None), None),
-                             best=next((n for n, v in values.items() if v is not None and v == top), None)))
+            references = {name: None if method is None else _lookup(r, task, family, modality, method, where, metric)
+                          for name, r in runs.items()}
+            rows.append(_row(task, family, modality, metric, where, values, references,
+                             per_run=method in PER_RUN_REFERENCES))
     return rows
+
+
+def _row(task, family, modality, metric, scope, values, references, per_run) -> dict:
+    top = best(list(values.values()), metric)
+    return dict(task=task, family=family, modality=modality, metric=metric, scope=scope, values=values,
+                references=references, reference=next((a for a in references.values() if a is not None), None),
+                per_run=per_run, best=next((n for n, v in values.items() if v is not None and v == top), None))
 
 
 def _mean(values: list) -> float | None:
@@ -89,11 +99,11 @@ def pooled_rows(rows: list[dict]) -> list[dict]:
         if len(members) < 2:
             pooled.append(members[0])
             continue
-        values = {name: _mean([m["values"][name] for m in members]) for name in members[0]["values"]}
-        top = best(list(values.values()), metric)
-        pooled.append(dict(task=task, family=f"pooled ({len(members)} families)", modality=modality, metric=metric,
-                           scope=where, values=values, reference=_mean([m["reference"] for m in members]),
-                           best=next((n for n, v in values.items() if v is not None and v == top), None)))
+        names = members[0]["values"]
+        pooled.append(_row(task, f"pooled ({len(members)} families)", modality, metric, where,
+                           {name: _mean([m["values"][name] for m in members]) for name in names},
+                           {name: _mean([m["references"][name] for m in members]) for name in names},
+                           per_run=members[0]["per_run"]))
     return pooled
 
 
@@ -102,13 +112,19 @@ def comparison_table(runs: Mapping[str, dict], scope: str = "object", pooled: bo
     only the rows pooled over the families."""
     names = list(runs)
     header = ["task", "family", "modality", "metric", "scope"] + names + ["reference"]
-    lines = ["↓ lower is better; best run in bold. Reference: estimation, the training set's average map (no "
-             "input); conditional generation, the same estimate on an unrelated clip of the family (a video that "
-             "ignores its condition), and real clips' warping error.", "",
+    lines = ["↓ lower is better; best run in bold. Reference: for estimation the training set's average map (no "
+             "input), for the warping error real clips'; conditional generation's consistency is shown as "
+             "own / unrelated for each run: its estimate-back against its own condition / against an unrelated "
+             "clip of the family (what a video that ignores its condition scores).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows = comparison_rows(runs, scope)
     for row in pooled_rows(rows) if pooled else rows:
         cells = bold_best([row["values"][n] for n in names], row["metric"])
+        reference = format_number(row["reference"])
+        if row["per_run"]:
+            cells = [cell if row["values"][n] is None or row["references"][n] is None
+                     else f"{cell} / {format_number(row['references'][n])}" for cell, n in zip(cells, names)]
+            reference = "per run (after /)"
         head = [row["task"], row["family"], row["modality"], metric_label(row["metric"]), row["scope"]]
-        lines.append("| " + " | ".join(head + cells + [format_number(row["reference"])]) + " |")
+        lines.append("| " + " | ".join(head + cells + [reference]) + " |")
     return "\n".join(lines)
