@@ -11,9 +11,9 @@ generated video against the condition, and the warping error) and joint generati
 estimated back from the generated video against the generated modality). `unified` and
 `estimate_only` train `--seeds` times (seeds 0, 1, ...: initialisation, noise and data order), and
 `unified` trains once more for as many estimation samples as `estimate_only` sees (estimation is 60 %
-of the recipe's tasks, so 1 / 0.6 the steps). The
-tables show each variant's mean, pooled over the families first, then the spread over seeds (the
-noise a difference between variants must clear), then every family.
+of the recipe's tasks, so 1 / 0.6 the steps). The tables show each variant's mean, pooled over the
+families first, then the spread over seeds (the noise a difference between variants must clear), then
+every family.
 
 Resumable: a run with results.json is kept, a run with checkpoints continues from its last one, so
 the table can be built across sessions (rerun the same command). Prints one comparison table (object
@@ -157,7 +157,8 @@ def main():
     args = p.parse_args()
     out = Path(args.output)
     by_seed: dict[str, list[dict]] = {}
-    specs = args.variants.split(",") if args.variants else [*VARIANTS, f"unified@{equal_samples_steps(args.config, args.steps)}"]
+    specs = (args.variants.split(",") if args.variants
+             else [*VARIANTS, f"unified@{equal_samples_steps(args.config, args.steps)}"])
     for name, steps in (parse_variant(spec, args.steps) for spec in specs):
         label = variant_label(name, steps, args)
         for seed in range(args.seeds if name in SEEDED and steps == args.steps else 1):
